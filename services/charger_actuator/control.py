@@ -1,0 +1,214 @@
+"""The actuator's decisions as a pure state machine: which commands to apply, when to re-sync the charger,
+when to enter and leave the failsafe. No I/O and no clock of its own — every transition takes ``now`` —
+so each rule is a row in a table-driven test. The runner performs the resulting :class:`Apply` actions.
+
+Rules (DESIGN §2, evcc's setLimit/syncCharger):
+- A command past ``valid_until`` is never applied; a seq older than the last applied one is ignored; the
+  same seq again, or a newer one asking for exactly what is in force (same enabled, current, phases and
+  reason — the optimizer re-sends its command every tick), is a keep-alive: it is echoed and resets the
+  failsafe timer but writes nothing and logs no command event. In failsafe or after a failed write it is
+  applied.
+- No valid command for ``failsafe.timeout_s``, or the optimizer reported offline → failsafe target
+  (disabled, or enabled at the safe current), until the next valid command.
+- When the charger disagrees with the target (enabled state, current beyond 0.23 A, switched phases) the
+  target is re-written with reason SYNC; after a failed write the next attempt waits with backoff.
+- Chargers with a heartbeat (Alfen) get their current re-written before the device's fallback timer ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from services.charger_actuator.driver import CURRENT_TOLERANCE_A, Capabilities, ChargerReading, quantize
+from shared.config_devices import FailsafeConfig
+from shared.messages import ChargerCommand, CommandReason
+
+RETRY_BASE_S = 2.0
+RETRY_MAX_S = 60.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the charger should be doing."""
+
+    enabled: bool
+    current_a: float
+    phases: int = 0
+    """1 or 3 to switch; 0 = leave as is."""
+    seq: int | None = None
+    """The command's seq; None for the failsafe."""
+
+
+@dataclass(frozen=True)
+class Apply:
+    """Write ``target`` to the charger and (if ``event``) log it as a command with ``reason``."""
+
+    target: Target
+    reason: CommandReason
+    event: bool = True
+    detail: str | None = field(default=None, compare=False)
+    """Why (for the log), e.g. what the charger disagreed with."""
+
+
+class Verdict(StrEnum):
+    APPLY = "apply"
+    KEEPALIVE = "keepalive"
+    EXPIRED = "expired"
+    STALE = "stale"
+
+
+@dataclass(frozen=True)
+class ControlState:
+    last_command_at: datetime
+    """Arrival of the last valid command (the service start before the first one)."""
+    target: Target | None = None
+    """None until the first command or failsafe: the charger is left as it is."""
+    last_seq: int | None = None
+    reason: CommandReason | None = None
+    """Reason of the command in force."""
+    failsafe_reason: str | None = None
+    optimizer_online: bool | None = None
+    retry_at: datetime | None = None
+    """After a failed write: no re-sync before this."""
+    failures: int = 0
+    write_error: str | None = None
+    """Why the last write failed; None after a good one."""
+    last_write_at: datetime | None = None
+
+    @property
+    def failsafe(self) -> bool:
+        return self.failsafe_reason is not None
+
+
+def initial_state(now: datetime) -> ControlState:
+    return ControlState(last_command_at=now)
+
+
+def failsafe_target(config: FailsafeConfig) -> Target:
+    if config.mode == "current" and config.current_a > 0:
+        return Target(enabled=True, current_a=config.current_a)
+    return Target(enabled=False, current_a=0.0)
+
+
+def _enter_failsafe(state: ControlState, reason: str, config: FailsafeConfig) -> tuple[ControlState, Apply]:
+    target = failsafe_target(config)
+    new = replace(state, failsafe_reason=reason, target=target, reason=CommandReason.FAILSAFE)
+    return new, Apply(target, CommandReason.FAILSAFE)
+
+
+def receive_command(
+    state: ControlState, command: ChargerCommand, now: datetime
+) -> tuple[ControlState, Verdict, Apply | None]:
+    """A command arrived: decide whether it is applied."""
+    if now > command.valid_until:
+        return state, Verdict.EXPIRED, None
+    if state.last_seq is not None and command.seq < state.last_seq:
+        return state, Verdict.STALE, None
+    if state.last_seq == command.seq and not state.failsafe:
+        return replace(state, last_command_at=now), Verdict.KEEPALIVE, None
+    # enabled at 0 A cannot charge; evcc enables only at a current ≥ min, so this is a disable.
+    enabled = command.enabled and command.current_a > 0
+    target = Target(
+        enabled=enabled,
+        current_a=command.current_a if enabled else 0.0,
+        phases=command.phases,
+        seq=command.seq,
+    )
+    in_force = (
+        state.target is not None
+        and replace(state.target, seq=command.seq) == target
+        and state.reason == command.reason
+        and not state.failsafe
+        and state.write_error is None
+    )
+    new = replace(
+        state,
+        target=target,
+        last_seq=command.seq,
+        reason=command.reason,
+        last_command_at=now,
+        failsafe_reason=None,
+    )
+    if in_force:
+        return new, Verdict.KEEPALIVE, None
+    return replace(new, retry_at=None), Verdict.APPLY, Apply(target, command.reason)
+
+
+def optimizer_status(
+    state: ControlState, online: bool, config: FailsafeConfig
+) -> tuple[ControlState, Apply | None]:
+    """The optimizer's service status changed (its last will says offline)."""
+    if online:
+        # A restarted optimizer may count its seq from the start again: forget the old one.
+        restarted = state.optimizer_online is False
+        return replace(state, optimizer_online=True, last_seq=None if restarted else state.last_seq), None
+    state = replace(state, optimizer_online=False)
+    if state.failsafe:
+        return state, None
+    return _enter_failsafe(state, "failsafe: optimizer offline", config)
+
+
+def _on_off(enabled: bool) -> str:
+    return "enabled" if enabled else "disabled"
+
+
+def disagreement(target: Target, reading: ChargerReading, capabilities: Capabilities) -> str | None:
+    """Why the charger does not match the target (evcc's syncCharger), or None when it does."""
+    if reading.enabled != target.enabled:
+        return f"charger {_on_off(reading.enabled)}, expected {_on_off(target.enabled)}"
+    if target.enabled and reading.current_a is not None:
+        expected = quantize(target.current_a, capabilities.current_step_a)
+        if abs(reading.current_a - expected) > CURRENT_TOLERANCE_A:
+            return f"charger at {reading.current_a:g} A, expected {expected:g} A"
+    if (
+        target.enabled
+        and target.phases in (1, 3)
+        and capabilities.phase_switching
+        and reading.phases is not None
+        and reading.phases != target.phases
+    ):
+        return f"charger on {reading.phases} phases, expected {target.phases}"
+    return None
+
+
+def tick(
+    state: ControlState,
+    reading: ChargerReading | None,
+    capabilities: Capabilities,
+    config: FailsafeConfig,
+    now: datetime,
+) -> tuple[ControlState, list[Apply]]:
+    """Periodic decisions after a poll (``reading`` None when the charger did not answer)."""
+    actions: list[Apply] = []
+    if not state.failsafe and now - state.last_command_at >= timedelta(seconds=config.timeout_s):
+        state, action = _enter_failsafe(
+            state, f"failsafe: no valid command for {config.timeout_s:g} s", config
+        )
+        return state, [action]
+    target = state.target
+    if target is None or reading is None:
+        return state, actions
+    if state.retry_at is not None and now < state.retry_at:
+        return state, actions
+    mismatch = disagreement(target, reading, capabilities)
+    if mismatch is not None:
+        return state, [Apply(target, CommandReason.SYNC, detail=mismatch)]
+    heartbeat = capabilities.heartbeat_s
+    if (
+        heartbeat is not None
+        and target.enabled
+        and (state.last_write_at is None or now - state.last_write_at >= timedelta(seconds=heartbeat))
+    ):
+        actions.append(Apply(target, CommandReason.SYNC, event=False))
+    return state, actions
+
+
+def applied(state: ControlState, ok: bool, error: str | None, now: datetime) -> ControlState:
+    """Record the outcome of a write: success resets the backoff, failure extends it."""
+    if ok:
+        return replace(state, failures=0, retry_at=None, write_error=None, last_write_at=now)
+    failures = state.failures + 1
+    delay = min(RETRY_BASE_S * 2 ** (failures - 1), RETRY_MAX_S)
+    return replace(state, failures=failures, retry_at=now + timedelta(seconds=delay), write_error=error)

@@ -1,0 +1,1 @@
+"""Wallbox drivers, one module per device model, each with its register map as data."""

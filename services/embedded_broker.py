@@ -1,0 +1,102 @@
+"""An MQTT broker to embed in the demo and the tests: mosquitto when installed, else amqtt."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    kind: str
+
+
+def find_mosquitto() -> str | None:
+    """The mosquitto binary (Debian installs it in /usr/sbin, often not on a user's PATH)."""
+    return shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None
+    )
+
+
+def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on {host}:{port}")
+
+
+def mosquitto_config(port: int, persistence_dir: Path | None = None) -> str:
+    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "max_queued_messages 10000"]
+    if os.geteuid() == 0:
+        # as root, mosquitto drops to user "mosquitto", which cannot write our persistence folder
+        lines.append("user root")
+    if persistence_dir is not None:
+        lines += ["persistence true", f"persistence_location {persistence_dir}/", "autosave_interval 5"]
+    return "\n".join(lines) + "\n"
+
+
+@contextlib.contextmanager
+def mosquitto(port: int, persistence_dir: Path | None = None) -> Iterator[BrokerAddress]:
+    """A mosquitto child process listening on 127.0.0.1:``port``."""
+    binary = find_mosquitto()
+    if binary is None:
+        raise FileNotFoundError("mosquitto is not installed")
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = Path(tmp) / "mosquitto.conf"
+        conf.write_text(mosquitto_config(port, persistence_dir))
+        proc = subprocess.Popen(
+            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            wait_port("127.0.0.1", port)
+            yield BrokerAddress("127.0.0.1", port, "mosquitto")
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def amqtt(port: int) -> AsyncIterator[BrokerAddress]:
+    """The pure-Python amqtt broker in the running event loop."""
+    from amqtt.broker import Broker
+
+    config: dict[str, Any] = {
+        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+    }
+    broker = Broker(config)
+    await broker.start()
+    try:
+        yield BrokerAddress("127.0.0.1", port, "amqtt")
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(broker.shutdown(), 5)
+
+
+@contextlib.asynccontextmanager
+async def embedded_broker(port: int, persistence_dir: Path | None = None) -> AsyncIterator[BrokerAddress]:
+    """mosquitto if installed, else amqtt."""
+    if find_mosquitto():
+        with mosquitto(port, persistence_dir) as address:
+            yield address
+    else:
+        async with amqtt(port) as address:
+            yield address

@@ -1,0 +1,236 @@
+"""The root, users, webhook endpoints, and the OAuth token endpoint."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from sqlmodel import Session, select
+
+from services.gateway.fleet.auth import AuthError, Principal, issue_token
+from services.gateway.fleet.common import page_ascending, route
+from services.gateway.fleet.deps import (
+    Db,
+    Fleet,
+    PagingParam,
+    Render,
+    base_url,
+    check_owned,
+    list_response,
+    owned,
+    require,
+)
+from services.gateway.fleet.ids import new_id
+from services.gateway.fleet.lifecycle import ensure_started
+from services.gateway.fleet.models import FleetUser, WebhookEndpoint
+from services.gateway.fleet.problems import forbidden, not_found, validation_failed
+from services.gateway.fleet.route import FleetRoute
+from services.gateway.fleet.webhooks import EVENT_TYPES, new_secret
+
+router = APIRouter(route_class=FleetRoute)
+oauth_router = APIRouter(tags=["OAuth"])
+
+COLLECTIONS = (
+    "users", "carbon_feeds", "evses", "evse_models", "evse_makes", "vehicles", "vehicle_trims",
+    "vehicle_models", "vehicle_makes", "tariffs", "charging_sessions", "charging_sub_sessions",
+    "webhook_endpoints",
+)  # fmt: skip
+
+
+def root(request: Request) -> dict[str, str]:
+    """The top-level collections (no authentication needed)."""
+    base = base_url(request)
+    return {name: f"{base}/{name}/" for name in COLLECTIONS}
+
+
+# --- users ------------------------------------------------------------------------------------------------
+
+UserRead = Annotated[Principal, Depends(require("user:read"))]
+UserWrite = Annotated[Principal, Depends(require("user:write"))]
+
+
+@route(router, "GET", "/users", tags=["Users"])
+def list_users(
+    request: Request,
+    principal: UserRead,
+    db: Db,
+    render: Render,
+    paging: PagingParam,
+    email: str | None = None,
+) -> JSONResponse:
+    rows = [u for u in db.exec(select(FleetUser)).all() if owned(principal, u.id)]
+    rows = [u for u in rows if email is None or (u.email or "").lower() == email.lower()]
+    page = page_ascending(rows, paging.ids(), lambda u: u.id)
+    return list_response(request, page, lambda u: render.user(u, {}))
+
+
+@route(router, "GET", "/users/{user_id}", tags=["Users"])
+def get_user(user_id: str, principal: UserRead, db: Db, render: Render) -> dict[str, Any]:
+    user = db.get(FleetUser, user_id)
+    if user is None:
+        raise not_found()
+    check_owned(principal, user.id)
+    return render.user(user, {})
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    full_name: str | None = Field(default=None, max_length=200)
+
+
+@route(router, "POST", "/users", tags=["Users"], status_code=201)
+def create_user(body: UserCreate, principal: UserWrite, db: Db, fleet: Fleet, render: Render) -> JSONResponse:
+    """Operators (clients not bound to a user) add users, e.g. the owner of a newly delivered car."""
+    if principal.client_user_id is not None:
+        raise forbidden("Only operator clients can create users.")
+    user = FleetUser(
+        id=new_id("user", fleet.now()), email=body.email, full_name=body.full_name, joined_at=fleet.now()
+    )
+    db.add(user)
+    db.commit()
+    db.refresh(user)
+    return JSONResponse(render.user(user, {}), status_code=201)
+
+
+# --- webhook endpoints ------------------------------------------------------------------------------------
+
+WebhookRead = Annotated[Principal, Depends(require("webhook:read"))]
+WebhookWrite = Annotated[Principal, Depends(require("webhook:write"))]
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl
+    event_types: list[str] = Field(default_factory=list)
+    """Empty: every event type."""
+
+
+def endpoint_json(base: str, endpoint: WebhookEndpoint, *, secret: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": endpoint.id,
+        "url": f"{base}/webhook_endpoints/{endpoint.id}",
+        "target_url": endpoint.url,
+        "event_types": endpoint.event_types.split(),
+        "user": f"{base}/users/{endpoint.user_id}" if endpoint.user_id else None,
+    }
+    if secret:
+        body["secret"] = endpoint.secret
+    return body
+
+
+def visible_endpoint(db: Session, principal: Principal, endpoint_id: str) -> WebhookEndpoint:
+    endpoint = db.get(WebhookEndpoint, endpoint_id)
+    if endpoint is None or endpoint.disabled or endpoint.user_id != principal.user_id:
+        raise not_found()
+    return endpoint
+
+
+@route(router, "GET", "/webhook_endpoints", tags=["Webhooks"])
+def list_endpoints(request: Request, principal: WebhookRead, db: Db, paging: PagingParam) -> JSONResponse:
+    rows = [
+        e for e in db.exec(select(WebhookEndpoint)).all() if not e.disabled and e.user_id == principal.user_id
+    ]
+    page = page_ascending(rows, paging.ids(), lambda e: e.id)
+    return list_response(request, page, lambda e: endpoint_json(base_url(request), e))
+
+
+@route(router, "POST", "/webhook_endpoints", tags=["Webhooks"], status_code=201)
+def create_endpoint(
+    request: Request, body: WebhookCreate, principal: WebhookWrite, db: Db, fleet: Fleet
+) -> JSONResponse:
+    """Register a receiver of ``charging_sub_session.created``/``.ended``; the answer holds the signing
+    secret (``whsec_…``), shown only here."""
+    unknown = [t for t in body.event_types if t not in EVENT_TYPES]
+    if unknown:
+        raise validation_failed({"event_types": [f"Unknown event type {t!r}." for t in unknown]}, "webhook")
+    endpoint = WebhookEndpoint(
+        id=new_id("whep", fleet.now()),
+        user_id=principal.user_id,
+        url=str(body.url),
+        secret=new_secret(),
+        event_types=" ".join(body.event_types),
+        created_at=fleet.now(),
+    )
+    db.add(endpoint)
+    db.commit()
+    db.refresh(endpoint)
+    return JSONResponse(endpoint_json(base_url(request), endpoint, secret=True), status_code=201)
+
+
+@route(router, "GET", "/webhook_endpoints/{endpoint_id}", tags=["Webhooks"])
+def get_endpoint(request: Request, endpoint_id: str, principal: WebhookRead, db: Db) -> dict[str, Any]:
+    return endpoint_json(base_url(request), visible_endpoint(db, principal, endpoint_id))
+
+
+@route(router, "DELETE", "/webhook_endpoints/{endpoint_id}", tags=["Webhooks"], status_code=204)
+def delete_endpoint(endpoint_id: str, principal: WebhookWrite, db: Db) -> Response:
+    endpoint = visible_endpoint(db, principal, endpoint_id)
+    endpoint.disabled = True  # queued messages to it are dropped by the deliverer
+    db.add(endpoint)
+    db.commit()
+    return Response(status_code=204)
+
+
+# --- OAuth ------------------------------------------------------------------------------------------------
+
+
+def _oauth_error(error: AuthError) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Basic realm="chargebus"'} if error.status == 401 else {}
+    return JSONResponse(
+        {"error": error.code, "error_description": error.description},
+        status_code=error.status,
+        headers={"Cache-Control": "no-store", **headers},
+    )
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise AuthError("invalid_client", "malformed Basic credentials", status=401) from None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        raise AuthError("invalid_client", "malformed Basic credentials", status=401)
+    return client_id, secret
+
+
+async def token(request: Request) -> JSONResponse:
+    """OAuth 2 client credentials (RFC 6749 §4.4): client authentication by HTTP Basic or form fields."""
+    fleet = await ensure_started(request.app)
+    if fleet is None:
+        return JSONResponse({"error": "temporarily_unavailable"}, status_code=503)
+    raw = (await request.body()).decode("utf-8", errors="replace")
+    form = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+    try:
+        if form.get("grant_type") != "client_credentials":
+            raise AuthError("unsupported_grant_type", "only grant_type=client_credentials is supported")
+        credentials = _basic_credentials(request.headers.get("authorization", ""))
+        if credentials is None:
+            if "client_id" not in form or "client_secret" not in form:
+                raise AuthError("invalid_client", "client credentials missing", status=401)
+            credentials = form["client_id"], form["client_secret"]
+        with Session(fleet.engine) as db:
+            access, row = issue_token(db, credentials[0], credentials[1], form.get("scope"), fleet.now())
+            db.commit()
+            scopes, lifetime = row.scopes, int((row.expires_at - row.created_at).total_seconds())
+    except AuthError as error:
+        return _oauth_error(error)
+    return JSONResponse(
+        {"access_token": access, "token_type": "Bearer", "expires_in": lifetime, "scope": scopes},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+oauth_router.add_api_route("/o/token/", token, methods=["POST"])
+oauth_router.add_api_route("/o/token", token, methods=["POST"], include_in_schema=False)

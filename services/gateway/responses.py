@@ -1,0 +1,31 @@
+"""Response shapes shared by every route: the ``{"result": …}`` wrapper and ``{"error": …}`` bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+
+class ApiError(Exception):
+    """Raised by a route to answer ``status`` with ``{"error": message}`` (and change nothing)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def error_response(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def wrap(request: Request, value: Any) -> Any:
+    """The body for ``value``: the spec's ``{"result": value}`` unless ``gateway.wrap_result`` is off
+    (evcc ≥ 0.207 answers with the bare value)."""
+    return {"result": value} if request.app.state.ctx.config.gateway.wrap_result else value
+
+
+def result(request: Request, value: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(wrap(request, value), status_code=status)

@@ -1,0 +1,159 @@
+"""``/api/auth/*`` (reference §7) and the telemetry setting (stored; chargebus never sends anything)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from services.gateway import params as p
+from services.gateway.auth import (
+    COOKIE,
+    LIFETIME,
+    AuthStore,
+    LoginThrottle,
+    PasswordError,
+    client_key,
+    is_authenticated,
+    require_setter_auth,
+)
+from services.gateway.context import GatewayContext, get_ctx
+from services.gateway.responses import ApiError, result
+from shared.db import get_setting, set_setting
+
+router = APIRouter()
+Ctx = Annotated[GatewayContext, Depends(get_ctx)]
+KEY_TELEMETRY = "telemetry"
+
+_LOGIN_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"type": "object", "properties": {"password": {"type": "string"}}}}
+    },
+}
+_PASSWORD_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"current": {"type": "string"}, "new": {"type": "string"}},
+            }
+        }
+    },
+}
+
+
+def _auth(ctx: GatewayContext) -> AuthStore:
+    return ctx.auth
+
+
+def _throttle(ctx: GatewayContext) -> LoginThrottle:
+    return ctx.throttle
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"null")
+    except ValueError:
+        raise ApiError(400, "invalid body: not JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid body: expected a JSON object")
+    return body
+
+
+def _string_field(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise ApiError(400, f"invalid body: {name!r} must be a string")
+    return value
+
+
+def _check_throttle(request: Request, ctx: GatewayContext) -> None:
+    wait = _throttle(ctx).retry_after(client_key(request), datetime.now(UTC))
+    if wait > 0:
+        raise ApiError(429, f"too many wrong passwords; try again in {math.ceil(wait)} s")
+
+
+def _with_cookie(response: Response, ctx: GatewayContext) -> Response:
+    token = _auth(ctx).issue(datetime.now(UTC))
+    response.set_cookie(
+        COOKIE, token, max_age=int(LIFETIME.total_seconds()), path="/", httponly=True, samesite="strict"
+    )
+    return response
+
+
+@router.post("/auth/login", operation_id="login", tags=["auth"], openapi_extra={"requestBody": _LOGIN_BODY})
+async def login(request: Request, ctx: Ctx) -> Response:
+    """Check the admin password; on success set the ``auth`` cookie (JWT, 90 days)."""
+    _check_throttle(request, ctx)
+    password = _string_field(await _json_body(request), "password")
+    auth = _auth(ctx)
+    if not await run_in_threadpool(auth.has_password):
+        raise ApiError(401, "admin password not set")
+    if not await run_in_threadpool(auth.verify, password):
+        _throttle(ctx).failed(client_key(request), datetime.now(UTC))
+        raise ApiError(401, "Invalid password")
+    _throttle(ctx).succeeded(client_key(request))
+    return _with_cookie(Response(status_code=200), ctx)
+
+
+@router.post("/auth/logout", operation_id="logout", tags=["auth"])
+def logout() -> Response:
+    response = Response(status_code=200)
+    response.set_cookie(COOKIE, "", max_age=0, path="/", httponly=True, samesite="strict")
+    return response
+
+
+@router.put(
+    "/auth/password",
+    operation_id="changePassword",
+    tags=["auth"],
+    openapi_extra={"requestBody": _PASSWORD_BODY},
+)
+async def change_password(request: Request, ctx: Ctx) -> Response:
+    """First set (201, logged in) or change (202, needs the current password)."""
+    _check_throttle(request, ctx)
+    body = await _json_body(request)
+    new = _string_field(body, "new")
+    auth = _auth(ctx)
+    first = not await run_in_threadpool(auth.has_password)
+    if not first:
+        current = body.get("current")
+        if not isinstance(current, str) or not await run_in_threadpool(auth.verify, current):
+            _throttle(ctx).failed(client_key(request), datetime.now(UTC))
+            raise ApiError(400, "invalid password")
+    try:
+        await run_in_threadpool(auth.set_password, new)
+    except PasswordError as error:
+        raise ApiError(400, str(error)) from None
+    if first:
+        return _with_cookie(Response(status_code=201), ctx)
+    return Response(status_code=202)
+
+
+@router.get("/auth/status", operation_id="getAuthStatus", tags=["auth"], response_model=None)
+def auth_status(request: Request, ctx: Ctx) -> Response:
+    """``true``/``false``; 501 while no admin password is configured (the UI then asks to set one)."""
+    if not _auth(ctx).has_password():
+        return JSONResponse({"error": "admin password not configured"}, status_code=501)
+    return PlainTextResponse("true" if is_authenticated(request, ctx) else "false")
+
+
+@router.get("/settings/telemetry", operation_id="getTelemetryStatus", tags=["system"])
+def telemetry_status(request: Request, ctx: Ctx) -> JSONResponse:
+    return result(request, get_setting(ctx.engine, KEY_TELEMETRY) == "true")
+
+
+@router.post("/settings/telemetry/{enable}", operation_id="setTelemetryStatus", tags=["system"])
+def set_telemetry(request: Request, ctx: Ctx, enable: str) -> JSONResponse:
+    """Stored only: chargebus has no telemetry endpoint and never sends anything."""
+    require_setter_auth(request, ctx)
+    value = p.boolean("enable", enable)
+    set_setting(ctx.engine, KEY_TELEMETRY, "true" if value else "false")
+    return result(request, value)

@@ -1,0 +1,191 @@
+"""``/api/sessions`` and ``/api/session/{id}`` (reference §6.3): list with year/month filters as JSON or
+CSV, edit vehicle/loadpoint/odometer, delete. Sessions themselves are written from the bus
+(:mod:`services.gateway.events`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from sqlmodel import Session, col, select
+
+from services.gateway.auth import require_setter_auth
+from services.gateway.context import GatewayContext, get_ctx
+from services.gateway.responses import ApiError, result, wrap
+from services.gateway.sessions_export import (
+    MIN_CHARGED_KWH,
+    export_filename,
+    in_period,
+    pick_language,
+    session_json,
+    sessions_csv,
+)
+from shared.db import ChargingSession, session_scope
+
+router = APIRouter()
+Ctx = Annotated[GatewayContext, Depends(get_ctx)]
+EDITABLE = {"vehicle": str, "loadpoint": str, "odometer": float}
+MAX_TEXT = 255
+
+_UPDATE_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "vehicle": {"type": ["string", "null"]},
+                    "loadpoint": {"type": ["string", "null"]},
+                    "odometer": {"type": ["number", "null"]},
+                },
+            }
+        }
+    },
+}
+
+
+def site_zone(ctx: GatewayContext) -> ZoneInfo:
+    try:
+        return ZoneInfo(ctx.config.site.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _int_param(name: str, raw: str | None, low: int, high: int) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ApiError(400, f"invalid {name} {raw!r}: expected a whole number {low}..{high}")
+    return int(raw)
+
+
+def _session_id(raw: str) -> int:
+    if not raw.isdigit() or int(raw) < 1 or int(raw) > 2**63 - 1:
+        raise ApiError(400, f"invalid session id {raw!r}: expected a whole number ≥ 1")
+    return int(raw)
+
+
+def list_sessions(ctx: GatewayContext, year: int | None, month: int | None) -> list[ChargingSession]:
+    zone = site_zone(ctx)
+    with Session(ctx.engine) as session:
+        rows = session.exec(
+            select(ChargingSession)
+            .where(ChargingSession.charged_kwh >= MIN_CHARGED_KWH)
+            .order_by(col(ChargingSession.created).desc(), col(ChargingSession.id).desc())
+        ).all()
+    return [r for r in rows if in_period(r, year, month, zone)]
+
+
+@router.get("/sessions", operation_id="getSessions", tags=["sessions"], response_model=None)
+async def get_sessions(
+    request: Request,
+    ctx: Ctx,
+    year: Annotated[str | None, Query()] = None,
+    month: Annotated[str | None, Query()] = None,
+    format: Annotated[str | None, Query()] = None,
+    lang: Annotated[str | None, Query()] = None,
+    accept_language: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Sessions with ≥ 0.05 kWh, newest first; ``format=csv`` downloads them, ``format=json`` as a file."""
+    year_value = _int_param("year", year, 1, 9999)
+    month_value = _int_param("month", month, 1, 12)
+    if month_value is not None and year_value is None:
+        raise ApiError(400, "the month filter needs a year")
+    if format not in (None, "", "json", "csv"):
+        raise ApiError(400, f"invalid format {format!r}: expected json or csv")
+    rows = await run_in_threadpool(list_sessions, ctx, year_value, month_value)
+    zone = site_zone(ctx)
+    if format == "csv":
+        body = sessions_csv(rows, pick_language(lang, accept_language), zone)
+        filename = export_filename(year_value, month_value, "csv")
+        return Response(
+            body.encode("utf-8"),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+    items = [session_json(r, zone) for r in rows]
+    if format == "json":
+        filename = export_filename(year_value, month_value, "json")
+        return JSONResponse(
+            wrap(request, items), headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+        )
+    return result(request, items)
+
+
+def _edits(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid body: expected a JSON object")
+    unknown = set(body) - set(EDITABLE)
+    if unknown:
+        raise ApiError(400, f"invalid body: unknown field(s) {', '.join(sorted(unknown))}")
+    edits: dict[str, Any] = {}
+    for name, value in body.items():
+        if value is None:
+            edits[name] = None
+        elif EDITABLE[name] is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ApiError(400, f"invalid {name}: expected a number ≥ 0 or null")
+            edits[name] = float(value)
+        else:
+            if not isinstance(value, str) or len(value) > MAX_TEXT:
+                raise ApiError(400, f"invalid {name}: expected a text up to {MAX_TEXT} characters or null")
+            edits[name] = value
+    if "loadpoint" in edits and edits["loadpoint"] is None:
+        edits["loadpoint"] = ""  # the column is NOT NULL in evcc too; "cleared" is empty
+    return edits
+
+
+def _sessions_changed(ctx: GatewayContext) -> None:
+    ctx.sessions_changed.set()
+
+
+def update_session(ctx: GatewayContext, session_id: int, edits: dict[str, Any]) -> dict[str, Any]:
+    with session_scope(ctx.engine) as session:
+        row = session.get(ChargingSession, session_id)
+        if row is None:
+            raise ApiError(404, f"session {session_id} not found")
+        for name, value in edits.items():
+            setattr(row, name, value)
+        session.add(row)
+        session.flush()
+        return session_json(row, site_zone(ctx))
+
+
+def delete_session(ctx: GatewayContext, session_id: int) -> None:
+    with session_scope(ctx.engine) as session:
+        row = session.get(ChargingSession, session_id)
+        if row is None:
+            raise ApiError(404, f"session {session_id} not found")
+        session.delete(row)
+
+
+@router.put(
+    "/session/{id}",
+    operation_id="updateSession",
+    tags=["sessions"],
+    openapi_extra={"requestBody": _UPDATE_BODY},
+)
+async def put_session(request: Request, ctx: Ctx, id: str) -> JSONResponse:
+    """Change the vehicle, loadpoint title or odometer of a session (``null`` clears)."""
+    require_setter_auth(request, ctx)
+    session_id = _session_id(id)
+    try:
+        body = json.loads(await request.body() or b"null")
+    except ValueError:
+        raise ApiError(400, "invalid body: not JSON") from None
+    edits = _edits(body)
+    updated = await run_in_threadpool(update_session, ctx, session_id, edits)
+    _sessions_changed(ctx)
+    return result(request, updated)
+
+
+@router.delete("/session/{id}", operation_id="deleteSession", tags=["sessions"])
+async def remove_session(request: Request, ctx: Ctx, id: str) -> JSONResponse:
+    require_setter_auth(request, ctx)
+    await run_in_threadpool(delete_session, ctx, _session_id(id))
+    _sessions_changed(ctx)
+    return result(request, None)

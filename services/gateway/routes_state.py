@@ -1,0 +1,92 @@
+"""Read-only routes: ``/api/state`` (with jq), ``/api/health``, ``/api/tariff/{type}``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from services.gateway.context import OWNER, GatewayContext, get_ctx
+from services.gateway.jq_eval import JqError
+from services.gateway.responses import ApiError, result
+from shared.encoding import api_value
+from shared.messages import TariffUsage
+
+router = APIRouter()
+Ctx = Annotated[GatewayContext, Depends(get_ctx)]
+
+MIN_HEALTH_AGE_S = 60.0
+
+
+def strip_result_prefix(expression: str) -> str:
+    """Old clients filter the wrapped document (``.result.loadpoints``); evcc strips the ``.result``."""
+    expression = expression.strip()
+    if not expression.startswith(".result"):
+        return expression
+    rest = expression[len(".result") :]
+    if rest == "" or rest.isspace():
+        return "."
+    if rest[0] == ".":
+        return rest
+    if rest[0] in "[|":
+        return "." + rest
+    return expression
+
+
+def run_jq(ctx: GatewayContext, expression: str, document: Any) -> Any:
+    """Exactly one result of ``expression`` on ``document``, else :class:`ApiError` 400."""
+    try:
+        return ctx.jq.evaluate(strip_result_prefix(expression), document)
+    except JqError as error:
+        raise ApiError(400, str(error)) from None
+
+
+@router.get("/state", operation_id="getState", tags=["general"])
+def get_state(request: Request, ctx: Ctx, jq: Annotated[str | None, Query()] = None) -> JSONResponse:
+    """The whole state; ``jq`` filters it to exactly one value."""
+    state = ctx.store.api_state()
+    if jq is not None and jq != "":
+        return result(request, run_jq(ctx, jq, state))
+    return result(request, state)
+
+
+def health_problem(ctx: GatewayContext, now: datetime) -> str | None:
+    """Why the system is unhealthy, or None: the optimizer must be online and the tree fresh."""
+    if not ctx.bus.connected.is_set():
+        return "gateway is not connected to the MQTT broker"
+    online = ctx.store.service_online(OWNER)
+    if online is None:
+        return f"{OWNER} has not reported its status"
+    if not online:
+        return f"{OWNER} is offline"
+    updated = ctx.store.updated()
+    if updated is None:
+        return "no state update received yet"
+    max_age = max(MIN_HEALTH_AGE_S, 3 * ctx.config.optimizer.interval_s)
+    age = (now - updated).total_seconds()
+    if age > max_age:
+        return f"state is stale: last update {age:.0f} s ago (limit {max_age:.0f} s)"
+    return None
+
+
+@router.get("/health", operation_id="healthCheck", tags=["general"], response_model=None)
+def health(ctx: Ctx) -> Response:
+    """200 ``OK`` when the optimizer runs and state is fresh, else 503 with the reason."""
+    problem = health_problem(ctx, datetime.now(UTC))
+    if problem is not None:
+        return JSONResponse({"error": problem}, status_code=503)
+    return PlainTextResponse("OK")
+
+
+@router.get("/tariff/{type}", operation_id="getTariffInfo", tags=["tariffs"])
+def tariff(request: Request, ctx: Ctx, type: str) -> JSONResponse:
+    """The full rate series the tariff-fetcher published for this usage."""
+    if type not in {u.value for u in TariffUsage}:
+        raise ApiError(404, "tariff not available")
+    series = ctx.store.tariffs.get(type)
+    if series is None:
+        raise ApiError(404, "tariff not available")
+    rates = [{"start": api_value(r.start), "end": api_value(r.end), "value": r.value} for r in series.rates]
+    return result(request, {"rates": rates})

@@ -1,0 +1,277 @@
+"""The gateway's picture of the evcc state tree, decoded into the typed schema.
+
+Every retained ``<root>/...`` topic is kept as raw text; the typed views (``SiteState``, one
+``LoadpointState`` per 1-based id, one ``VehicleState`` per name) are decoded lazily from it and cached per
+scope until a topic of that scope changes. ``/api/state`` and the websocket are built from those views, so
+the gateway never hand-parses a payload. Listeners (websocket clients) receive flattened ``{key: value}``
+changes in evcc's websocket key scheme.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from shared.encoding import decode_value, encode_api, mqtt_segment
+from shared.logging import get_logger
+from shared.messages import RateSeries, ServiceStatus
+from shared.state import LoadpointState, SiteState, VehicleState
+
+M = TypeVar("M", bound=BaseModel)
+Listener = Callable[[dict[str, Any]], None]
+
+SITE = "site"
+
+
+def decode_lenient(model: type[M], topics: Mapping[str, str], prefix: str) -> M:
+    """Decode a partial state model field by field; a field with a bad payload is left out (and the rest
+    still served) instead of failing the whole scope."""
+    values: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        try:
+            value = decode_value(info.annotation, info, topics, f"{prefix}/{mqtt_segment(name, info)}")
+        except (ValueError, TypeError, KeyError):
+            continue
+        if type(value) is object:  # the decoder's "missing" sentinel
+            continue
+        values[name] = value
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        bad = {str(item["loc"][0]) for item in error.errors() if item["loc"]}
+        return model.model_validate({k: v for k, v in values.items() if k not in bad})
+
+
+def scope_of(relative: str) -> str | None:
+    """The cache scope of a topic below the root: ``site``, ``loadpoints/<id>``, ``vehicles/<name>``."""
+    parts = relative.split("/")
+    if parts[0] == SITE and len(parts) > 1:
+        return SITE
+    if parts[0] in ("loadpoints", "vehicles") and len(parts) > 2:
+        return f"{parts[0]}/{parts[1]}"
+    return None
+
+
+def flatten_ws(state: Mapping[str, Any]) -> dict[str, Any]:
+    """evcc's websocket key scheme: site keys as-is, loadpoint keys ``loadpoints.<0-based>.<key>``."""
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        if key == "loadpoints":
+            for index, loadpoint in enumerate(value):
+                for lp_key, lp_value in loadpoint.items():
+                    out[f"loadpoints.{index}.{lp_key}"] = lp_value
+        else:
+            out[key] = value
+    return out
+
+
+class StateStore:
+    """Raw topics plus decoded, cached views; feed it with :meth:`on_message`."""
+
+    def __init__(self, root: str, internal: str) -> None:
+        self.root = root.strip("/")
+        self.internal = internal.strip("/")
+        self.topics: dict[str, str] = {}
+        self.services: dict[str, ServiceStatus] = {}
+        self.tariffs: dict[str, RateSeries] = {}
+        self._cache: dict[str, Any] = {}
+        self._listeners: list[Listener] = []
+        self._last_flat: dict[str, Any] = {}
+        self._flush_scheduled = False
+        self._changed = asyncio.Event()
+        self.log = get_logger("gateway", component="state")
+
+    # --- input ----------------------------------------------------------------------------------------
+
+    def on_state_topic(self, topic: str, payload: str) -> None:
+        """A message below ``<root>/``; ``/set`` topics are requests to other services, not state."""
+        if not topic.startswith(self.root + "/") or topic.endswith("/set"):
+            return
+        if payload == "":
+            if self.topics.pop(topic, None) is None:
+                return
+        elif self.topics.get(topic) == payload:
+            return
+        else:
+            self.topics[topic] = payload
+        scope = scope_of(topic[len(self.root) + 1 :])
+        if scope is not None:
+            self._cache.pop(scope, None)
+        self._cache.pop("api", None)
+        self._schedule_flush()
+        self._wake()
+
+    def on_service_status(self, service: str, payload: bytes) -> None:
+        if not payload:
+            self.services.pop(service, None)
+            self._wake()
+            return
+        try:
+            self.services[service] = ServiceStatus.model_validate_json(payload)
+        except ValidationError as error:
+            self.log.warning("bad service status ignored", service=service, error=str(error))
+        self._wake()
+
+    def on_tariff(self, usage: str, payload: bytes) -> None:
+        if not payload:
+            self.tariffs.pop(usage, None)
+            self._wake()
+            return
+        try:
+            self.tariffs[usage] = RateSeries.model_validate_json(payload)
+        except ValidationError as error:
+            self.log.warning("bad rate series ignored", usage=usage, error=str(error))
+        self._wake()
+
+    # --- waiting (tests, startup) -----------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_for(self, predicate: Callable[[StateStore], bool], timeout: float = 10.0) -> None:
+        """Return once ``predicate(self)`` holds, re-checked after every input message."""
+
+        async def loop() -> None:
+            while not predicate(self):
+                await self._changed.wait()
+
+        await asyncio.wait_for(loop(), timeout)
+
+    # --- typed views ----------------------------------------------------------------------------------
+
+    def _cached(self, scope: str, build: Callable[[], Any]) -> Any:
+        if scope not in self._cache:
+            self._cache[scope] = build()
+        return self._cache[scope]
+
+    def site(self) -> SiteState:
+        result: SiteState = self._cached(
+            SITE, lambda: decode_lenient(SiteState, self.topics, f"{self.root}/site")
+        )
+        return result
+
+    def _children(self, branch: str) -> list[str]:
+        prefix = f"{self.root}/{branch}/"
+        names: dict[str, None] = {}
+        for topic in self.topics:
+            if topic.startswith(prefix):
+                rest = topic[len(prefix) :]
+                if "/" in rest:
+                    names.setdefault(rest.split("/", 1)[0], None)
+        return list(names)
+
+    def loadpoint_ids(self) -> list[int]:
+        return sorted(int(name) for name in self._children("loadpoints") if name.isdigit() and int(name) >= 1)
+
+    def loadpoint(self, lp_id: int) -> LoadpointState | None:
+        if lp_id not in self.loadpoint_ids():
+            return None
+        scope = f"loadpoints/{lp_id}"
+        result: LoadpointState = self._cached(
+            scope, lambda: decode_lenient(LoadpointState, self.topics, f"{self.root}/{scope}")
+        )
+        return result
+
+    def vehicle_names(self) -> list[str]:
+        return sorted(self._children("vehicles"))
+
+    def vehicle(self, name: str) -> VehicleState | None:
+        if name not in self.vehicle_names():
+            return None
+        scope = f"vehicles/{name}"
+        result: VehicleState = self._cached(
+            scope, lambda: decode_lenient(VehicleState, self.topics, f"{self.root}/{scope}")
+        )
+        return result
+
+    def updated(self) -> datetime | None:
+        """``<root>/updated``: when the owner last changed the tree."""
+        raw = self.topics.get(f"{self.root}/updated")
+        if not raw:
+            return None
+        try:
+            return datetime.fromtimestamp(float(raw), tz=UTC)
+        except (ValueError, OverflowError):
+            return None
+
+    def service_online(self, service: str) -> bool | None:
+        """True/False from the service's status topic, None when it never said anything."""
+        status = self.services.get(service)
+        return None if status is None else status.state == "online"
+
+    def api_state(self) -> dict[str, Any]:
+        """``/api/state``: site keys flat, ``loadpoints`` as a 0-based array, ``vehicles`` by name."""
+
+        def build() -> dict[str, Any]:
+            state = encode_api(self.site())
+            loadpoints = []
+            for lp_id in self.loadpoint_ids():
+                loadpoint = self.loadpoint(lp_id)
+                loadpoints.append(encode_api(loadpoint) if loadpoint is not None else {})
+            state["loadpoints"] = loadpoints
+            vehicles = {}
+            for name in self.vehicle_names():
+                vehicle = self.vehicle(name)
+                if vehicle is not None:
+                    vehicles[name] = encode_api(vehicle)
+            state["vehicles"] = vehicles
+            return state
+
+        result: dict[str, Any] = self._cached("api", build)
+        return result
+
+    # --- change notification ---------------------------------------------------------------------------
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def welcome(self) -> dict[str, Any]:
+        """The full flattened state (the websocket welcome message)."""
+        return flatten_ws(self.api_state())
+
+    def _schedule_flush(self) -> None:
+        # Coalesce a burst of topics (a retained tree arrives as hundreds of messages) into one diff.
+        if self._flush_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._flush_scheduled = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Diff the flattened state against the last one and tell every listener what changed."""
+        self._flush_scheduled = False
+        flat = self.welcome()
+        changes: dict[str, Any] = {}
+        for key, value in flat.items():
+            if key not in self._last_flat or _differs(self._last_flat[key], value):
+                changes[key] = value
+        for key in self._last_flat:
+            if key not in flat:
+                changes[key] = None
+        self._last_flat = flat
+        if not changes:
+            return
+        for listener in list(self._listeners):
+            listener(changes)
+
+
+def _differs(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return True
+    if isinstance(a, (dict, list)):
+        return json.dumps(a, sort_keys=True, default=str) != json.dumps(b, sort_keys=True, default=str)
+    return bool(a != b)

@@ -1,0 +1,1 @@
+"""Static files of the gateway's web page (package data)."""

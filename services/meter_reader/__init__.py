@@ -1,0 +1,1 @@
+"""The meter-reader service: polls grid, PV, battery and charge meters over Modbus and publishes readings."""

@@ -1,0 +1,274 @@
+"""One control cycle: snapshot + settings + timers + clock → decisions and the state to publish. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from services.optimizer.control import (
+    Decision,
+    LoadpointInputs,
+    Timers,
+    battery_mode,
+    boost_active,
+    decide_site,
+    effective_max_power,
+)
+from services.optimizer.plans import GoalLock, PlanInputs, PlanState, evaluate
+from services.optimizer.settings import LoadpointSettings, Settings
+from services.optimizer.site import (
+    SiteInputs,
+    SitePower,
+    effective_co2,
+    effective_price,
+    green_shares,
+    home_power,
+    site_power,
+)
+from services.optimizer.snapshot import Snapshot, charge_power_w, current_rate, planner_rates, site_inputs
+from services.optimizer.state_view import loadpoint_state, site_settings_state
+from shared.config import Config
+from shared.messages import Rate
+from shared.state import BatteryMode, LoadpointState, SiteState
+
+
+@dataclass(frozen=True)
+class Commanded:
+    """The last command sent to a loadpoint's charger."""
+
+    enabled: bool
+    current_a: float
+
+
+@dataclass(frozen=True)
+class LoadpointEval:
+    plan: PlanState
+    plan_active: bool
+    smart_cost_active: bool
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    decisions: Mapping[int, Decision]
+    timers: Mapping[int, Timers]
+    loadpoints: Mapping[int, LoadpointEval]
+    site_state: SiteState
+    loadpoint_states: Mapping[int, LoadpointState]
+    settings_after: Settings | None = None
+    """Settings changed by the cycle itself (a finished plan deleted), else ``None``."""
+    green_share_loadpoints: float = 0.0
+    price_loadpoints: float | None = None
+    """currency/kWh effective price of charging now."""
+    co2_loadpoints: float | None = None
+    inputs: Mapping[int, LoadpointInputs] = field(default_factory=dict)
+    locks: Mapping[int, GoalLock] = field(default_factory=dict)
+    """SoC goals locked by active plans (carry into the next cycle)."""
+
+
+def smart_cost(limit: float | None, rates: list[Rate] | None, now: datetime) -> tuple[bool, datetime | None]:
+    """(price now is at or below the limit, start of the next slot at or below it)."""
+    if limit is None or not rates:
+        return False, None
+    active = any(r.start <= now < r.end and r.value <= limit for r in rates)
+    upcoming = [r.start for r in rates if r.start > now and r.value <= limit]
+    return active, (min(upcoming) if upcoming else None)
+
+
+def loadpoint_inputs(
+    config: Config,
+    settings: Settings,
+    snapshot: Snapshot,
+    lp_id: int,
+    session_energy_wh: float,
+) -> LoadpointInputs:
+    lp_config = config.loadpoints[lp_id - 1]
+    lp = settings.loadpoints[lp_id]
+    status = snapshot.chargers.get(lp_id)
+    physical = next((c.phases for c in config.chargers if c.name == lp_config.charger), 3)
+    vehicle = settings.vehicles.get(lp.vehicle) if lp.vehicle else None
+    if status is None:
+        return LoadpointInputs(
+            id=lp_id, physical_phases=physical, switchable=lp_config.phases == 0, vehicle=vehicle,
+            voltage_v=config.site.voltage_v,
+        )  # fmt: skip
+    currents = status.currents_a
+    return LoadpointInputs(
+        id=lp_id,
+        connected=status.connected,
+        charging=status.charging,
+        enabled=status.enabled,
+        offered_current_a=status.offered_current_a,
+        phases_active=status.phases_active,
+        charge_power_w=charge_power_w(config, snapshot, lp_id),
+        max_phase_current_a=max(currents) if currents else None,
+        vehicle_soc_pct=status.vehicle_soc_pct,
+        session_energy_wh=session_energy_wh,
+        physical_phases=physical,
+        switchable=lp_config.phases == 0,
+        voltage_v=config.site.voltage_v,
+        vehicle=vehicle,
+    )
+
+
+def _finish_plan(settings: Settings, lp_id: int, lp: LoadpointSettings, state: PlanState) -> Settings:
+    """Delete a finished static plan (the vehicle's SoC plan or the loadpoint's energy plan)."""
+    goal = state.goal
+    if goal is None or goal.id != 1:
+        return settings
+    if goal.soc is not None and lp.vehicle and lp.vehicle in settings.vehicles:
+        vehicle = settings.vehicles[lp.vehicle]
+        return settings.with_vehicle(lp.vehicle, vehicle.model_copy(update={"plan": None}))
+    if goal.energy_kwh is not None:
+        return settings.with_loadpoint(lp_id, lp.model_copy(update={"energy_plan": None}))
+    return settings
+
+
+def run_cycle(
+    config: Config,
+    settings: Settings,
+    snapshot: Snapshot,
+    timers: Mapping[int, Timers],
+    plan_active: Mapping[int, bool],
+    session_energy_wh: Mapping[int, float],
+    now: datetime,
+    commanded: Mapping[int, Commanded] | None = None,
+    locks: Mapping[int, GoalLock] | None = None,
+) -> CycleResult:
+    """One control cycle over a frozen snapshot.
+
+    ``commanded`` is what the optimizer last told each charger: like evcc's own ``enabled`` and
+    ``offeredCurrent`` it is the controller's memory, because the charger's status reports a command only
+    a moment after it was sent (deciding from the status alone would undo a fresh enable).
+    """
+    site_in: SiteInputs | None = site_inputs(config, snapshot)
+    power: SitePower | None = site_power(site_in, settings.site) if site_in is not None else None
+    rates, _ = planner_rates(snapshot)
+    grid_price = current_rate(snapshot.tariffs.get("grid"), now)
+    feed_in_price = current_rate(snapshot.tariffs.get("feedin"), now)
+    co2 = current_rate(snapshot.tariffs.get("co2"), now)
+
+    inputs: dict[int, LoadpointInputs] = {}
+    new_locks: dict[int, GoalLock] = {}
+    evals: dict[int, LoadpointEval] = {}
+    boosts: dict[int, bool] = {}
+    next_starts: dict[int, datetime | None] = {}
+    feed_in_active: dict[int, bool] = {}
+    updated = settings
+    for lp_id, lp in settings.loadpoints.items():
+        base = loadpoint_inputs(config, settings, snapshot, lp_id, session_energy_wh.get(lp_id, 0.0))
+        last = (commanded or {}).get(lp_id)
+        if last is not None and base.connected:
+            base = replace(
+                base, enabled=last.enabled, offered_current_a=last.current_a if last.enabled else 0.0
+            )
+        vehicle = base.vehicle
+        plan_state = evaluate(
+            lp,
+            vehicle,
+            PlanInputs(
+                connected=base.connected,
+                vehicle_soc_pct=base.vehicle_soc_pct,
+                session_energy_wh=base.session_energy_wh,
+                max_power_w=effective_max_power(lp, base),
+                was_active=plan_active.get(lp_id, False),
+            ),
+            rates,
+            now,
+            (locks or {}).get(lp_id),
+        )
+        if plan_state.lock is not None:
+            new_locks[lp_id] = plan_state.lock
+        if plan_state.finished:
+            updated = _finish_plan(updated, lp_id, updated.loadpoints[lp_id], plan_state)
+        cost_active, next_start = smart_cost(lp.smart_cost_limit, rates, now)
+        feed_in = (
+            lp.smart_feed_in_priority_limit is not None
+            and feed_in_price is not None
+            and feed_in_price >= lp.smart_feed_in_priority_limit
+        )
+        inputs[lp_id] = replace(
+            base, plan_active=plan_state.active, smart_cost_active=cost_active, smart_feed_in_active=feed_in
+        )
+        evals[lp_id] = LoadpointEval(plan_state, plan_state.active, cost_active)
+        boosts[lp_id] = boost_active(lp, site_in.battery_soc_pct if site_in else None)
+        next_starts[lp_id] = next_start
+        feed_in_active[lp_id] = feed_in
+
+    decisions = decide_site(settings.loadpoints, inputs, power, timers, now, boost=boosts)
+    new_timers = {lp_id: d.timers for lp_id, d in decisions.items()}
+
+    # Site values.
+    site_values: dict[str, object] = site_settings_state(
+        settings.site,
+        battery_configured=bool(site_in and site_in.battery_soc_pct is not None) or bool(config.site.battery),
+    )
+    share_lp = 0.0
+    price_lp: float | None = None
+    co2_lp: float | None = None
+    if site_in is not None and power is not None:
+        home = home_power(site_in, power.grid_power_w)
+        shares = green_shares(site_in, home)
+        share_lp = shares.loadpoints
+        price_lp = effective_price(grid_price, feed_in_price, shares.loadpoints)
+        co2_lp = effective_co2(co2, shares.loadpoints)
+        site_values.update(
+            homePower=home,
+            greenShareHome=shares.home,
+            greenShareLoadpoints=shares.loadpoints,
+            tariffPriceHome=effective_price(grid_price, feed_in_price, shares.home),
+            tariffPriceLoadpoints=price_lp,
+            tariffCo2Home=effective_co2(co2, shares.home),
+            tariffCo2Loadpoints=co2_lp,
+        )
+    fast = any(d.enabled and d.case in ("now", "plan", "minsoc", "smartcost") for d in decisions.values())
+    battery_configured = bool(config.site.battery) or bool(site_in and site_in.battery_power_w is not None)
+    mode = battery_mode(
+        settings.site,
+        fast_charging=fast,
+        grid_price=grid_price,
+        battery_configured=battery_configured,
+        now=now,
+    )
+    site_values["batteryMode"] = mode
+    if battery_configured:
+        limit = settings.site.battery_grid_charge_limit
+        site_values["batteryGridChargeActive"] = (
+            mode is BatteryMode.CHARGE
+            and limit is not None
+            and grid_price is not None
+            and grid_price <= limit
+        )
+    site_state = SiteState.model_validate(site_values)
+
+    lp_states: dict[int, LoadpointState] = {}
+    for lp_id, lp in settings.loadpoints.items():
+        status = snapshot.chargers.get(lp_id)
+        lp_states[lp_id] = loadpoint_state(
+            lp_id,
+            config.loadpoints[lp_id - 1].title,
+            lp,
+            inputs[lp_id],
+            decisions[lp_id],
+            new_timers[lp_id],
+            evals[lp_id].plan,
+            smart_cost_active=evals[lp_id].smart_cost_active,
+            smart_cost_next_start=next_starts[lp_id],
+            smart_feed_in_active=feed_in_active[lp_id],
+            vehicle_name=lp.vehicle,
+            vehicle=inputs[lp_id].vehicle,
+            vehicle_identity=status.identifier if status else None,
+        )
+    return CycleResult(
+        decisions=decisions,
+        timers=new_timers,
+        loadpoints=evals,
+        site_state=site_state,
+        loadpoint_states=lp_states,
+        settings_after=updated if updated != settings else None,
+        green_share_loadpoints=share_lp,
+        price_loadpoints=price_lp,
+        co2_loadpoints=co2_lp,
+        inputs=inputs,
+        locks=new_locks,
+    )

@@ -1,0 +1,398 @@
+"""The optimizer's event-driven shell: bus in, snapshot, pure core, bus out.
+
+It keeps the latest meter readings, charger statuses and tariffs, runs a control cycle on every input
+change and on a timer tick, publishes a :class:`ChargerCommand` per loadpoint (re-sent every tick so the
+actuator's failsafe never trips while we are alive), publishes the evcc keys it owns, handles every
+writable key through the one setter table (MQTT ``/set`` and request/reply alike), persists settings and
+emits session events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from services.optimizer import queries
+from services.optimizer.control import Decision, Timers, on_connect
+from services.optimizer.cycle import Commanded, CycleResult, run_cycle
+from services.optimizer.parsers import Invalid
+from services.optimizer.plans import GoalLock
+from services.optimizer.sessions import OpenSessions, SessionTracker
+from services.optimizer.setters import LoadpointFacts, SetterContext, apply_setter
+from services.optimizer.settings import Settings, default_settings, merge_persisted
+from services.optimizer.snapshot import Snapshot
+from services.optimizer.state_view import site_static_state, vehicle_state
+from services.optimizer.store import JsonStore, M, StoreError, settings_store, sibling
+from shared.bus import Bus, BusMessage
+from shared.config import Config
+from shared.encoding import encode_mqtt
+from shared.logging import get_logger
+from shared.messages import (
+    ChargerCommand,
+    ChargerStatus,
+    MeterReading,
+    RateSeries,
+    Reply,
+    Request,
+    utcnow,
+)
+from shared.state import VehicleState
+from shared.topics import EVENT_SESSION
+
+Clock = Callable[[], datetime]
+SERVICE = "optimizer"
+
+
+class Optimizer:
+    """The shell's state: the snapshot, settings, timers and command sequence numbers."""
+
+    def __init__(self, config: Config, bus: Bus, clock: Clock = utcnow) -> None:
+        self.config = config
+        self.bus = bus
+        self.clock = clock
+        self.log = get_logger(SERVICE)
+        self.store = settings_store(config.optimizer.state_file)
+        self.defaults = default_settings(config)
+        stored = self._load(self.store)
+        self.settings: Settings = merge_persisted(self.defaults, stored) if stored else self.defaults
+        self.published_vehicles: dict[str, VehicleState] = {}
+        self.snapshot = Snapshot()
+        self.timers: dict[int, Timers] = {}
+        self.commanded: dict[int, Decision] = {}
+        self.plan_active: dict[int, bool] = {}
+        self.plan_locks: dict[int, GoalLock] = {}
+        # Sequence numbers start from the wall clock so they keep increasing across restarts.
+        self.seq = int(time.time() * 1000)
+        self.sessions = SessionTracker(config)
+        self.session_store = JsonStore(sibling(config.optimizer.state_file, "sessions"), OpenSessions)
+        saved_sessions = self._load(self.session_store)
+        if saved_sessions is not None:
+            self.sessions.restore(saved_sessions, clock())
+        self.saved_sessions: OpenSessions | None = saved_sessions
+        self.lock = asyncio.Lock()
+        self.last_updated = 0.0
+        self.started_up = False
+        self.facts = {
+            i: LoadpointFacts(physical_phases=self._charger_phases(lp.charger), switchable=lp.phases == 0)
+            for i, lp in enumerate(config.loadpoints, start=1)
+        }
+
+    def _load(self, store: JsonStore[M]) -> M | None:
+        try:
+            return store.load()
+        except StoreError as error:
+            # Keep the unreadable file for inspection instead of overwriting it with defaults.
+            aside = store.path.with_suffix(store.path.suffix + ".unreadable")
+            self.log.error(
+                "stored state unreadable, starting from defaults", error=str(error), kept=str(aside)
+            )
+            with contextlib.suppress(OSError):
+                store.path.replace(aside)
+            return None
+
+    def _vehicle_title(self, name: str | None) -> str | None:
+        vehicle = self.settings.vehicles.get(name) if name else None
+        return vehicle.title if vehicle else None
+
+    def _charger_phases(self, charger: str) -> int:
+        return next((c.phases for c in self.config.chargers if c.name == charger), 3)
+
+    # --- inputs ---------------------------------------------------------------------------------------
+
+    async def on_meter(self, message: BusMessage) -> None:
+        if not message.payload:
+            return
+        reading = MeterReading.model_validate_json(message.payload)
+        meters = {**self.snapshot.meters, reading.meter: reading}
+        self.snapshot = Snapshot(meters, self.snapshot.chargers, self.snapshot.tariffs)
+        await self.cycle(tick=False)
+
+    async def on_charger(self, message: BusMessage) -> None:
+        if not message.payload:
+            return
+        status = ChargerStatus.model_validate_json(message.payload)
+        if status.loadpoint not in self.settings.loadpoints:
+            self.log.warning("status of unknown loadpoint ignored", loadpoint=status.loadpoint)
+            return
+        async with self.lock:
+            previous = self.snapshot.chargers.get(status.loadpoint)
+            chargers = {**self.snapshot.chargers, status.loadpoint: status}
+            self.snapshot = Snapshot(self.snapshot.meters, chargers, self.snapshot.tariffs)
+            lp = status.loadpoint
+            if previous is None:
+                # First status after our start: the vehicle may have been connected for hours, so only
+                # the PV timer is primed; the user's settings are not reset to the vehicle's defaults.
+                if status.connected:
+                    self.timers[lp] = on_connect(self.timers.get(lp, Timers()))
+            elif status.connected and not previous.connected:
+                self._connected(status)
+            elif previous.connected and not status.connected:
+                self._disconnected(lp)
+        await self.cycle(tick=False)
+
+    async def on_tariff(self, message: BusMessage) -> None:
+        if not message.payload:
+            return
+        series = RateSeries.model_validate_json(message.payload)
+        tariffs = {**self.snapshot.tariffs, series.usage.value: series}
+        self.snapshot = Snapshot(self.snapshot.meters, self.snapshot.chargers, tariffs)
+        await self.cycle(tick=False)
+
+    def _connected(self, status: ChargerStatus) -> None:
+        lp = status.loadpoint
+        self.timers[lp] = on_connect(self.timers.get(lp, Timers()))
+        settings = self.settings.loadpoints[lp]
+        vehicle = settings.vehicle
+        if status.identifier:
+            matched = next(
+                (n for n, v in self.settings.vehicles.items() if status.identifier in v.identifiers), None
+            )
+            vehicle = matched or vehicle
+        update: dict[str, Any] = {"vehicle": vehicle}
+        if vehicle and self.settings.vehicles[vehicle].mode is not None:
+            update["mode"] = self.settings.vehicles[vehicle].mode
+        self._save(self.settings.with_loadpoint(lp, settings.model_copy(update=update)))
+        self.log.info("vehicle connected", loadpoint=lp, vehicle=vehicle)
+
+    def _disconnected(self, lp: int) -> None:
+        """evcc resets the per-connection settings to the configured defaults on disconnect."""
+        default = self.defaults.loadpoints[lp]
+        current = self.settings.loadpoints[lp]
+        reset = current.model_copy(
+            update={
+                "mode": default.mode,
+                "limit_soc": 0,
+                "limit_energy_kwh": 0.0,
+                "battery_boost": False,
+                "vehicle": default.vehicle,
+            }
+        )
+        self._save(self.settings.with_loadpoint(lp, reset))
+        self.log.info("vehicle disconnected", loadpoint=lp)
+
+    # --- settings -------------------------------------------------------------------------------------
+
+    def _save(self, settings: Settings) -> None:
+        if settings == self.settings:
+            return
+        self.settings = settings
+        try:
+            self.store.save(settings)
+        except OSError as error:
+            self.log.error("settings not persisted", path=str(self.store.path), error=str(error))
+
+    def save_sessions(self) -> None:
+        """Persist open sessions (on every session event and tick) so a restart continues them."""
+        current = self.sessions.export()
+        if current == self.saved_sessions:
+            return
+        try:
+            self.session_store.save(current)
+            self.saved_sessions = current
+        except OSError as error:
+            self.log.error("open sessions not persisted", path=str(self.session_store.path), error=str(error))
+
+    def setter_context(self) -> SetterContext:
+        return SetterContext(
+            now=self.clock(),
+            battery_configured=bool(self.config.site.battery)
+            or any(m.usage.value == "battery" for m in self.snapshot.meters.values()),
+            loadpoints=self.facts,
+            session_energy_kwh={lp: self.sessions.session_energy_kwh(lp) for lp in self.settings.loadpoints},
+        )
+
+    async def on_set(self, message: BusMessage) -> None:
+        if not message.payload:
+            return  # evcc ignores empty payloads (also our own clearing of the retained /set)
+        path = message.topic[len(self.bus.state_root) + 1 : -len("/set")]
+        try:
+            await self.change(path, message.text, mqtt=True)
+        except Invalid as error:
+            self.log.warning("setting rejected", key=path, value=message.text, reason=str(error))
+        finally:
+            await self.bus.clear(message.topic)
+
+    async def change(self, path: str, value: Any, *, mqtt: bool) -> Any:
+        """Apply one setter, persist, re-run the cycle; returns the confirmed value."""
+        async with self.lock:
+            outcome = apply_setter(self.settings, self.setter_context(), path, value, mqtt=mqtt)
+            self._save(outcome.settings)
+        self.log.info("setting changed", key=path, value=outcome.value)
+        await self.cycle(tick=False)
+        return outcome.value
+
+    async def on_request(self, request: Request) -> Reply:
+        try:
+            query = queries.find_query(request.key)
+            if query is not None:
+                async with self.lock:
+                    value = query(self.query_view(), request.key, request.value)
+            else:
+                value = await self.change(request.key, request.value, mqtt=False)
+        except Invalid as error:
+            self.log.info("request rejected", key=request.key, reason=str(error), code=error.code)
+            return Reply(id=request.id, ok=False, error=str(error), code=error.code)
+        return Reply(id=request.id, ok=True, value=value)
+
+    def query_view(self) -> queries.QueryView:
+        return queries.QueryView(
+            config=self.config,
+            settings=self.settings,
+            snapshot=self.snapshot,
+            now=self.clock(),
+            session_energy_wh={
+                lp: self.sessions.session_energy_kwh(lp) * 1000 for lp in self.settings.loadpoints
+            },
+            plan_active=dict(self.plan_active),
+        )
+
+    # --- the cycle ------------------------------------------------------------------------------------
+
+    async def cycle(self, *, tick: bool) -> None:
+        async with self.lock:
+            now = self.clock()
+            result = run_cycle(
+                self.config,
+                self.settings,
+                self.snapshot,
+                self.timers,
+                self.plan_active,
+                {lp: self.sessions.session_energy_kwh(lp) * 1000 for lp in self.settings.loadpoints},
+                now,
+                {lp: Commanded(d.enabled, d.current_a) for lp, d in self.commanded.items()},
+                self.plan_locks,
+            )
+            self.plan_locks = dict(result.locks)
+            self.timers = dict(result.timers)
+            self.plan_active = {lp: v.plan_active for lp, v in result.loadpoints.items()}
+            if result.settings_after is not None:
+                self._save(result.settings_after)
+            for lp, decision in result.decisions.items():
+                # No command before the charger's status is known: after a restart a blind "disabled"
+                # would interrupt a charge that the next status would have let run on.
+                if lp in self.snapshot.chargers:
+                    await self._command(lp, decision, now, force=tick)
+            vehicles = {lp: self._vehicle_title(v.vehicle) for lp, v in self.settings.loadpoints.items()}
+            events = self.sessions.update(self.snapshot, result, now, vehicles)
+        for event in events:
+            await self.bus.publish_model(self.bus.topics.event(EVENT_SESSION), event, retain=False, qos=1)
+        if events or tick:
+            self.save_sessions()
+        await self._publish_state(result, now)
+
+    async def _command(self, lp: int, decision: Decision, now: datetime, *, force: bool) -> None:
+        previous = self.commanded.get(lp)
+        same = previous is not None and (
+            previous.enabled,
+            previous.current_a,
+            previous.phases,
+            previous.reason,
+        ) == (
+            decision.enabled,
+            decision.current_a,
+            decision.phases,
+            decision.reason,
+        )
+        if same and not force:
+            return
+        self.seq += 1
+        command = ChargerCommand(
+            seq=self.seq,
+            enabled=decision.enabled,
+            current_a=round(decision.current_a, 3),
+            phases=decision.phases,
+            reason=decision.reason,
+            issued_at=now,
+            valid_until=now + timedelta(seconds=self.config.optimizer.command_validity_s),
+        )
+        self.commanded[lp] = decision
+        await self.bus.publish_model(self.bus.topics.charger_command(lp), command, retain=False, qos=1)
+        if not same:
+            self.log.info(
+                "charger command",
+                loadpoint=lp,
+                enabled=decision.enabled,
+                current_a=command.current_a,
+                phases=decision.phases,
+                reason=decision.reason.value,
+                case=decision.case,
+            )
+
+    async def _publish_vehicles(self) -> int:
+        """Vehicle trees, the vehicle count, and erasing the tree of a vehicle deleted at run time."""
+        root = self.bus.state_root
+        changed = 0
+        for name, old in list(self.published_vehicles.items()):
+            if name not in self.settings.vehicles:
+                for topic, _ in encode_mqtt(f"{root}/vehicles/{name}", old):
+                    await self.bus.clear(topic)
+                del self.published_vehicles[name]
+                changed += 1
+        for name, vehicle in self.settings.vehicles.items():
+            state = vehicle_state(vehicle)
+            self.published_vehicles[name] = state
+            changed += await self.bus.publish_state(f"vehicles/{name}", state)
+        changed += self.bus.publish_nowait(f"{root}/vehicles", str(len(self.settings.vehicles)))
+        return changed
+
+    async def _publish_state(self, result: CycleResult, now: datetime) -> None:
+        changed = await self.bus.publish_state("site", result.site_state)
+        for lp, state in result.loadpoint_states.items():
+            changed += await self.bus.publish_state(f"loadpoints/{lp}", state)
+            changed += await self.bus.publish_state(f"loadpoints/{lp}", self.sessions.state(lp, now))
+        changed += await self._publish_vehicles()
+        if not self.started_up:
+            self.started_up = True
+            changed += await self.bus.publish_state(
+                "site", site_static_state(self.config, startup_completed=True)
+            )
+        if changed and time.monotonic() - self.last_updated >= 1.0:
+            self.last_updated = time.monotonic()
+            await self.bus.publish(f"{self.bus.state_root}/updated", str(int(now.timestamp())))
+
+    async def publish_static(self) -> None:
+        root = self.bus.state_root
+        await self.bus.publish(f"{root}/loadpoints", str(len(self.config.loadpoints)))
+        await self.bus.publish(f"{root}/vehicles", str(len(self.settings.vehicles)))
+        await self.bus.publish_state("site", site_static_state(self.config, startup_completed=False))
+
+
+def _handler(log: Any, fn: Callable[[BusMessage], Any]) -> Callable[[BusMessage], Any]:
+    async def handle(message: BusMessage) -> None:
+        try:
+            await fn(message)
+        except ValidationError as error:
+            log.warning("bad payload ignored", topic=message.topic, error=str(error).splitlines()[0])
+
+    return handle
+
+
+async def run(config: Config, stop: asyncio.Event) -> None:
+    """Run the optimizer until ``stop`` is set."""
+    log = get_logger(SERVICE)
+    async with Bus(config.mqtt, SERVICE, root_presence=True) as bus:
+        optimizer = Optimizer(config, bus)
+        root = bus.state_root
+        topics = bus.topics
+        bus.on(topics.all_meters, _handler(log, optimizer.on_meter))
+        bus.on(topics.all_charger_status, _handler(log, optimizer.on_charger))
+        bus.on(topics.all_tariffs, _handler(log, optimizer.on_tariff))
+        for pattern in (f"{root}/site/+/set", f"{root}/loadpoints/+/+/set", f"{root}/vehicles/+/+/set"):
+            bus.on(pattern, optimizer.on_set)
+        bus.serve_requests(optimizer.on_request)
+        await optimizer.publish_static()
+        log.info("optimizer running", loadpoints=len(config.loadpoints), vehicles=len(config.vehicles))
+        while not stop.is_set():
+            try:
+                await optimizer.cycle(tick=True)
+            except Exception:  # a bug in one cycle must not stop the commands of the next
+                log.exception("control cycle failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), config.optimizer.interval_s)
+        optimizer.save_sessions()

@@ -1,0 +1,187 @@
+"""Build the evcc state models the optimizer owns (partial SiteState/LoadpointState/VehicleState).
+
+Only keys owned by the optimizer are ever set here (DESIGN §1); meter, charger and tariff keys belong to
+the meter-reader, actuator and tariff-fetcher.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from services.optimizer.control import (
+    Decision,
+    LoadpointInputs,
+    Timers,
+    effective_limit_soc,
+    effective_max_current,
+    effective_min_current,
+    effective_min_soc,
+    effective_priority,
+    min_soc_not_reached,
+)
+from services.optimizer.planner import soc_duration
+from services.optimizer.plans import PlanState
+from services.optimizer.settings import LoadpointSettings, SiteSettings, VehicleSettings
+from shared import __version__
+from shared.config import Config
+from shared.state import (
+    BatteryMode,
+    LoadpointState,
+    PlanStrategy,
+    RepeatingPlan,
+    SiteState,
+    VehiclePlan,
+    VehicleState,
+)
+
+
+def site_static_state(config: Config, *, startup_completed: bool) -> SiteState:
+    return SiteState(
+        siteTitle=config.site.title,
+        currency=config.tariffs.currency,
+        version=__version__,
+        interval=round(config.optimizer.interval_s),
+        startupCompleted=startup_completed,
+    )
+
+
+def site_settings_state(site: SiteSettings, battery_configured: bool) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "residualPower": site.residual_power_w,
+        "gridExportLimit": site.grid_export_limit_w,
+    }
+    if battery_configured:
+        values.update(
+            prioritySoc=site.priority_soc,
+            bufferSoc=site.buffer_soc,
+            bufferStartSoc=site.buffer_start_soc,
+            batteryDischargeControl=site.battery_discharge_control,
+            batteryGridDischarge=site.battery_grid_discharge,
+            batteryGridChargeLimit=site.battery_grid_charge_limit,
+            batteryModeExternal=site.battery_mode_external or BatteryMode.UNKNOWN,
+        )
+    return values
+
+
+def loadpoint_state(
+    lp_id: int,
+    title: str,
+    lp: LoadpointSettings,
+    inputs: LoadpointInputs,
+    decision: Decision,
+    timers: Timers,
+    plan: PlanState,
+    *,
+    smart_cost_active: bool,
+    smart_cost_next_start: datetime | None,
+    smart_feed_in_active: bool,
+    vehicle_name: str | None,
+    vehicle: VehicleSettings | None,
+    vehicle_identity: str | None,
+) -> LoadpointState:
+    goal = plan.goal
+    slots = list(plan.slots)
+    return LoadpointState(
+        name=f"lp-{lp_id}",
+        title=title,
+        mode=lp.mode,
+        priority=lp.priority,
+        minCurrent=lp.min_current_a,
+        maxCurrent=lp.max_current_a,
+        enableThreshold=lp.enable_threshold_w,
+        disableThreshold=lp.disable_threshold_w,
+        enableDelay=lp.enable_delay_s,
+        disableDelay=lp.disable_delay_s,
+        phasesConfigured=lp.phases_configured,
+        chargerPhases1p3p=inputs.switchable,
+        chargerSinglePhase=inputs.physical_phases == 1,
+        limitSoc=lp.limit_soc,
+        limitEnergy=lp.limit_energy_kwh,
+        minSoc=lp.min_soc,
+        minSocNotReached=min_soc_not_reached(lp, inputs),
+        effectiveMinSoc=effective_min_soc(lp, vehicle),
+        effectiveLimitSoc=effective_limit_soc(lp, vehicle),
+        effectiveMinCurrent=effective_min_current(lp, vehicle),
+        effectiveMaxCurrent=effective_max_current(lp, vehicle),
+        effectivePriority=effective_priority(lp, vehicle),
+        pvAction=timers.pv_action,
+        pvRemaining=decision.pv_remaining_s,
+        phaseAction=timers.phase_action,
+        phaseRemaining=decision.phase_remaining_s,
+        planTime=lp.energy_plan.time if lp.energy_plan else None,
+        planEnergy=lp.energy_plan.energy_kwh if lp.energy_plan else 0.0,
+        planStrategy=PlanStrategy(
+            continuous=lp.plan_strategy.continuous, precondition=lp.plan_strategy.precondition_s
+        ),
+        planActive=plan.active,
+        plan=slots or None,
+        planProjectedStart=slots[0].start if slots else None,
+        planProjectedEnd=slots[-1].end if slots else None,
+        planOverrun=int(plan.overrun.total_seconds()),
+        effectivePlanId=goal.id if goal else 0,
+        effectivePlanTime=goal.time if goal else None,
+        effectivePlanSoc=goal.soc if goal and goal.soc is not None else 0,
+        smartCostLimit=lp.smart_cost_limit,
+        smartCostActive=smart_cost_active,
+        smartCostNextStart=smart_cost_next_start,
+        smartFeedInPriorityLimit=lp.smart_feed_in_priority_limit,
+        smartFeedInPriorityActive=smart_feed_in_active,
+        batteryBoost=lp.battery_boost,
+        batteryBoostLimit=lp.battery_boost_limit,
+        vehicleName=vehicle_name or "",
+        vehicleTitle=vehicle.title if vehicle else "",
+        vehicleIdentity=vehicle_identity,
+        vehicleSoc=inputs.vehicle_soc_pct,
+        vehicleLimitSoc=vehicle.limit_soc if vehicle else 0,
+        vehicleDetectionActive=False,
+        chargeRemainingEnergy=remaining_energy_wh(lp, inputs),
+        chargeRemainingDuration=remaining_duration_s(lp, inputs),
+    )
+
+
+def remaining_energy_wh(lp: LoadpointSettings, inputs: LoadpointInputs) -> float:
+    """Wh still to charge: up to the effective SoC limit when the SoC is known, else up to limitEnergy."""
+    vehicle = inputs.vehicle
+    if vehicle is not None and inputs.vehicle_soc_pct is not None:
+        limit = effective_limit_soc(lp, vehicle)
+        return max(0.0, (limit - inputs.vehicle_soc_pct) / 100 * vehicle.capacity_kwh * 1000)
+    if lp.limit_energy_kwh > 0:
+        return max(0.0, lp.limit_energy_kwh * 1000 - inputs.session_energy_wh)
+    return 0.0
+
+
+def remaining_duration_s(lp: LoadpointSettings, inputs: LoadpointInputs) -> int:
+    """s until the limit at the present charge power (0 when not charging)."""
+    if not inputs.charging or inputs.charge_power_w <= 0:
+        return 0
+    vehicle = inputs.vehicle
+    if vehicle is not None and inputs.vehicle_soc_pct is not None:
+        limit = effective_limit_soc(lp, vehicle)
+        duration = soc_duration(limit, inputs.vehicle_soc_pct, vehicle.capacity_kwh, inputs.charge_power_w)
+        return int(duration.total_seconds())
+    return int(remaining_energy_wh(lp, inputs) / inputs.charge_power_w * 3600)
+
+
+def vehicle_state(vehicle: VehicleSettings) -> VehicleState:
+    plan = vehicle.plan
+    return VehicleState(
+        title=vehicle.title,
+        capacity=vehicle.capacity_kwh,
+        phases=vehicle.phases,
+        mode=vehicle.mode,
+        minSoc=vehicle.min_soc,
+        limitSoc=vehicle.limit_soc,
+        minCurrent=vehicle.min_current_a,
+        maxCurrent=vehicle.max_current_a,
+        priority=vehicle.priority,
+        # An absent plan clears plan/soc and plan/time rather than leaving them retained.
+        plan=VehiclePlan(soc=plan.soc, time=plan.time) if plan else VehiclePlan(soc=None, time=None),
+        repeatingPlans=[
+            RepeatingPlan(weekdays=list(p.weekdays), time=p.time, tz=p.tz, soc=p.soc, active=p.active)
+            for p in vehicle.repeating_plans
+        ],
+        planStrategy=PlanStrategy(
+            continuous=vehicle.plan_strategy.continuous, precondition=vehicle.plan_strategy.precondition_s
+        ),
+    )

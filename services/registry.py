@@ -1,0 +1,23 @@
+"""The table of services the CLI can run: name → module holding ``async def run(config, stop)``."""
+
+from __future__ import annotations
+
+import importlib
+from typing import cast
+
+from shared.service import ServiceMain
+
+SERVICES: dict[str, str] = {
+    "simulator": "services.simulator.service",
+    "meter-reader": "services.meter_reader.service",
+    "charger-actuator": "services.charger_actuator.service",
+    "tariff-fetcher": "services.tariff_fetcher.service",
+    "optimizer": "services.optimizer.service",
+    "gateway": "services.gateway.service",
+}
+"""In start order for the demo: devices first, then the services that read them, the gateway last."""
+
+
+def service_main(name: str) -> ServiceMain:
+    module = importlib.import_module(SERVICES[name])
+    return cast(ServiceMain, module.run)

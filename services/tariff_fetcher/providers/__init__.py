@@ -1,0 +1,1 @@
+"""One module per tariff provider: a pure parser (payload → rates) plus a thin HTTP edge."""

@@ -1,0 +1,339 @@
+"""The chargebus configuration: one YAML file parsed into strict models, environment overrides on top.
+
+Environment variables ``CHARGEBUS_<SECTION>__<KEY>`` (e.g. ``CHARGEBUS_MQTT__HOST``,
+``CHARGEBUS_MQTT__PASSWORD``, ``CHARGEBUS_DATABASE__URL``) override the file, so secrets never need to be
+written into it. A bad file refuses to load with the dotted path of the offending key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from shared.config_devices import ChargerConfig, MeterConfig
+from shared.config_tariffs import TariffsConfig
+from shared.state import ChargeMode
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names every bad key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MqttSettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    topic: str = "evcc"
+    """Root of the evcc state tree (``sites/<site>/evcc`` in a fleet)."""
+    internal: str = "chargebus"
+    """Root of the internal tree."""
+    user: str | None = None
+    password: SecretStr | None = None
+    client_id: str | None = None
+    """Prefix of client ids; defaults to ``chargebus``."""
+    keepalive_s: int = Field(default=30, ge=5)
+    request_timeout_s: float = Field(default=5.0, gt=0)
+    """How long a request waits for its owner's reply."""
+
+
+class DatabaseSettings(Strict):
+    url: str = "sqlite:///data/chargebus.db"
+    """SQLAlchemy URL; ``postgresql+psycopg://user@host/db`` for PostgreSQL."""
+
+
+class LogSettings(Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "console"
+
+
+class ThresholdConfig(Strict):
+    threshold_w: float = 0.0
+    delay_s: int = Field(default=60, ge=0)
+
+
+class LoadpointConfig(Strict):
+    title: str
+    charger: str
+    """Name of a configured charger."""
+    meter: str | None = None
+    """Optional charge meter (else the charger's own meter or an estimate)."""
+    mode: ChargeMode = ChargeMode.OFF
+    """Default mode, restored on disconnect."""
+    vehicle: str | None = None
+    """Default vehicle."""
+    priority: int = Field(default=0, ge=0)
+    min_current_a: float = Field(default=6.0, gt=0)
+    max_current_a: float = Field(default=16.0, gt=0)
+    phases: Literal[0, 1, 3] = 3
+    """Configured phases: 0 = automatic switching (needs a switchable charger)."""
+    enable: ThresholdConfig = Field(default_factory=lambda: ThresholdConfig(threshold_w=0, delay_s=60))
+    disable: ThresholdConfig = Field(default_factory=lambda: ThresholdConfig(threshold_w=0, delay_s=180))
+
+    @model_validator(mode="after")
+    def _currents_ordered(self) -> LoadpointConfig:
+        if self.min_current_a > self.max_current_a:
+            raise ValueError("min_current_a must not exceed max_current_a")
+        return self
+
+
+class VehicleConfig(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.:-]+$")
+    title: str | None = None
+    capacity_kwh: float = Field(default=50.0, gt=0)
+    phases: Literal[1, 2, 3] | None = None
+    min_current_a: float | None = Field(default=None, gt=0)
+    max_current_a: float | None = Field(default=None, gt=0)
+    min_soc: int = Field(default=0, ge=0, le=100)
+    limit_soc: int = Field(default=0, ge=0, le=100)
+    identifiers: list[str] = Field(default_factory=list)
+    """RFID tags / charger identifiers that select this vehicle."""
+    mode: ChargeMode | None = None
+
+
+class SiteConfig(Strict):
+    title: str = "Home"
+    grid: str | None = None
+    """Name of the grid meter."""
+    pv: list[str] = Field(default_factory=list)
+    battery: list[str] = Field(default_factory=list)
+    aux: list[str] = Field(default_factory=list)
+    residual_power_w: float = 0.0
+    voltage_v: float = Field(default=230.0, gt=0)
+    timezone: str = "Europe/Berlin"
+
+
+class OptimizerSettings(Strict):
+    interval_s: float = Field(default=10.0, gt=0)
+    """Timer tick; input changes are handled immediately."""
+    command_validity_s: float = Field(default=30.0, gt=0)
+    state_file: str = "data/optimizer-settings.json"
+
+
+class GatewaySettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=7070, ge=0, le=65535)
+    wrap_result: bool = True
+    """Wrap REST responses in ``{"result": …}`` as the reference spec does; false = evcc ≥ 0.207 shape."""
+    auth_required_for_setters: bool = False
+    jwt_secret: SecretStr | None = None
+    """From CHARGEBUS_GATEWAY__JWT_SECRET; generated and stored in the database when unset."""
+
+
+SimulatedModel = Literal[
+    "sunspec-inverter",
+    "sunspec-inverter-float",
+    "sunspec-meter",
+    "sunspec-battery",
+    "sdm630",
+    "sdm72",
+    "generic-meter",
+    "demo",
+    "alfen",
+    "phoenix",
+    "evsedin",
+    "abl",
+]
+"""Device models the simulator can play (see docs/simulator.md for each register map)."""
+
+MeasuringPoint = Literal["grid", "pv", "battery", "charge", "house"]
+
+
+class SimulatedRegister(Strict):
+    """One register of the ``generic-meter`` model."""
+
+    value: Literal[
+        "power",
+        "import",
+        "export",
+        "current_l1",
+        "current_l2",
+        "current_l3",
+        "voltage_l1",
+        "voltage_l2",
+        "voltage_l3",
+        "power_l1",
+        "power_l2",
+        "power_l3",
+        "frequency",
+        "soc",
+    ]
+    """Quantity served (W, kWh, A, V, Hz, %)."""
+    address: int = Field(ge=0, le=65535)
+    table: Literal["holding", "input"] = "holding"
+    type: Literal["int16", "uint16", "int32", "uint32", "float32", "float64"] = "float32"
+    word_order: Literal["big", "little"] = "big"
+    """``big`` = high word first."""
+    scale: float = 1.0
+    """Physical units per register count (0.1 = tenths)."""
+
+
+class SimulatedDevice(Strict):
+    """One simulated Modbus device: a model played on a port/unit id, fed from a measuring point."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    model: SimulatedModel
+    port: int = Field(ge=0, le=65535)
+    """TCP port (0 = pick a free one)."""
+    unit_id: int | None = Field(default=None, ge=0, le=255)
+    """Modbus unit id; default is the real device's (1; Phoenix 255)."""
+    source: MeasuringPoint | None = None
+    """What a meter model measures; default grid (pv for inverters, battery for sunspec-battery)."""
+    registers: list[SimulatedRegister] = Field(default_factory=list)
+    """Register map of the ``generic-meter`` model."""
+
+
+class SimulatedCar(Strict):
+    name: str = "ev"
+    capacity_kwh: float = Field(default=60.0, gt=0)
+    soc_pct: float = Field(default=30.0, ge=0, le=100)
+    connected: bool = True
+    max_current_a: float = Field(default=32.0, gt=0)
+    """The car's onboard charger limit per phase."""
+    phases: Literal[1, 2, 3] = 3
+    identifier: str | None = None
+    """RFID / vehicle identifier reported by the wallbox."""
+
+
+class SimulatorSettings(Strict):
+    host: str = "127.0.0.1"
+    speed: float = Field(default=1.0, gt=0)
+    """Simulated seconds per real second."""
+    tick_s: float = Field(default=0.2, gt=0)
+    """Real seconds between physics ticks (registers are also refreshed on every read)."""
+    pv_peak_w: float = Field(default=8000.0, ge=0)
+    house_base_w: float = Field(default=400.0, ge=0)
+    battery_capacity_kwh: float = Field(default=10.0, gt=0)
+    battery_soc_pct: float = Field(default=60.0, ge=0, le=100)
+    battery_max_power_w: float = Field(default=5000.0, ge=0)
+    car: SimulatedCar = Field(default_factory=SimulatedCar)
+    start_time: str | None = None
+    """Simulated wall clock at start: ISO 8601 with offset, or ``"HH:MM"`` today (local); default now."""
+    timezone: str = "Europe/Berlin"
+    """Zone of the simulated day (sunrise/sunset and scenario times of day)."""
+    scenario: str | None = None
+    """Path of a scenario YAML file (docs/simulator.md); it replaces the simple knobs above."""
+    pv_port: int = 15020
+    grid_port: int = 15021
+    battery_port: int = 15022
+    wallbox_port: int = 15023
+    pv_model: Literal["sunspec-inverter", "sunspec-inverter-float", "sunspec-meter", "sdm630", "sdm72"] = (
+        "sunspec-inverter"
+    )
+    grid_model: Literal["sdm630", "sdm72", "sunspec-meter"] = "sdm630"
+    battery_model: Literal["sunspec-battery"] = "sunspec-battery"
+    wallbox_model: Literal["demo", "alfen", "phoenix", "evsedin", "abl"] = "demo"
+    devices: list[SimulatedDevice] | None = None
+    """Explicit device list; replaces the four ``*_port``/``*_model`` devices when given."""
+
+
+class Config(BaseSettings):
+    """The whole configuration (YAML file + environment)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CHARGEBUS_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        nested_model_default_partial_update=True,
+    )
+
+    site: SiteConfig = Field(default_factory=SiteConfig)
+    meters: list[MeterConfig] = Field(default_factory=list)
+    chargers: list[ChargerConfig] = Field(default_factory=list)
+    loadpoints: list[LoadpointConfig] = Field(default_factory=list)
+    vehicles: list[VehicleConfig] = Field(default_factory=list)
+    tariffs: TariffsConfig = Field(default_factory=TariffsConfig)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+    optimizer: OptimizerSettings = Field(default_factory=OptimizerSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment beats the file: connection settings and secrets are deployment facts.
+        return env_settings, init_settings
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Config:
+        meters = {m.name for m in self.meters}
+        chargers = {c.name for c in self.chargers}
+        vehicles = {v.name for v in self.vehicles}
+        problems: list[str] = []
+        for key, names in (
+            ("site.grid", [self.site.grid] if self.site.grid else []),
+            ("site.pv", self.site.pv),
+            ("site.battery", self.site.battery),
+            ("site.aux", self.site.aux),
+        ):
+            problems += [f"{key}: unknown meter {n!r}" for n in names if n not in meters]
+        for i, lp in enumerate(self.loadpoints):
+            if lp.charger not in chargers:
+                problems.append(f"loadpoints.{i}.charger: unknown charger {lp.charger!r}")
+            if lp.meter and lp.meter not in meters:
+                problems.append(f"loadpoints.{i}.meter: unknown meter {lp.meter!r}")
+            if lp.vehicle and lp.vehicle not in vehicles:
+                problems.append(f"loadpoints.{i}.vehicle: unknown vehicle {lp.vehicle!r}")
+        for kind, items in (
+            ("meters", [m.name for m in self.meters]),
+            ("chargers", [c.name for c in self.chargers]),
+            ("vehicles", [v.name for v in self.vehicles]),
+        ):
+            dupes = sorted({n for n in items if items.count(n) > 1})
+            problems += [f"{kind}: duplicate name {n!r}" for n in dupes]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def loadpoint_id(self, charger: str) -> int:
+        """1-based id of the loadpoint that uses ``charger``."""
+        for index, lp in enumerate(self.loadpoints, start=1):
+            if lp.charger == charger:
+                return index
+        raise KeyError(charger)
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        path = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        lines.append(f"{path}: {item['msg']}")
+    return "; ".join(lines)
+
+
+def parse_config(data: dict[str, Any] | None) -> Config:
+    """Validate a config mapping (env overrides applied); raise :class:`ConfigError` naming bad keys."""
+    try:
+        return Config(**(data or {}))
+    except ValidationError as error:
+        raise ConfigError(f"invalid configuration: {_describe(error)}") from None
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read and validate the YAML file at ``path`` (or defaults + environment when ``None``)."""
+    if path is None:
+        return parse_config({})
+    file = Path(path)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file not found: {file}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{file}: not valid YAML: {error}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{file}: the top level must be a mapping")
+    return parse_config(data)

@@ -1,0 +1,229 @@
+"""Configuration models of meters and chargers (the devices the meter-reader and actuator drive)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.messages import MeterUsage
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModbusConnection(Strict):
+    """How to reach a Modbus device: TCP, RTU over TCP through a gateway, or serial RTU/ASCII."""
+
+    protocol: Literal["tcp", "rtuovertcp", "rtu", "ascii"] = "tcp"
+    host: str | None = None
+    port: int = Field(default=502, ge=1, le=65535)
+    device: str | None = None
+    """Serial device for rtu/ascii, e.g. /dev/ttyUSB0."""
+    baudrate: int = 9600
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
+    id: int = Field(default=1, ge=0, le=255)
+    """Modbus unit id."""
+    timeout_s: float = Field(default=1.0, gt=0)
+
+
+MeterRegisterSource = Literal["holding", "input"]
+MeterRegisterType = Literal["int16", "uint16", "int32", "uint32", "float32", "float64"]
+
+
+class MeterRegister(Strict):
+    """One value of a generic ``type: modbus`` meter: where it lives and how to decode it.
+
+    Value in the unit of the key (W, kWh, A, V, %, kWh) = raw × scale, negated when ``invert`` is set.
+    """
+
+    address: int = Field(ge=0, le=65535)
+    """0-based register address."""
+    source: MeterRegisterSource = "holding"
+    """Function code: ``holding`` (3) or ``input`` (4)."""
+    type: MeterRegisterType = "uint16"
+    word_order: Literal["big", "little"] = "big"
+    """``big`` = high word first (the common case); ``little`` = low word first (e.g. Phoenix, some SMA)."""
+    scale: float = 1.0
+    """E.g. 0.001 for a Wh register feeding a kWh key, 0.1 for deciwatts."""
+    invert: bool = False
+    """Flip the sign, e.g. for a meter mounted the other way round or an inverter that reports export < 0."""
+
+    @model_validator(mode="after")
+    def _fits(self) -> MeterRegister:
+        if self.scale == 0 or self.scale != self.scale:
+            raise ValueError("scale must be a non-zero number")
+        width = {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2, "float64": 4}[self.type]
+        if self.address + width > 65536:
+            raise ValueError(f"a {self.type} at {self.address} runs past register 65535")
+        return self
+
+
+class MeterRegisterMap(Strict):
+    """Register map of a generic ``type: modbus`` meter, already in the sign convention of its usage
+    (grid > 0 import, pv > 0 production, battery > 0 discharging); ``invert`` where the device differs."""
+
+    power: MeterRegister
+    """W."""
+    energy: MeterRegister | None = None
+    """kWh imported (pv: produced; battery: discharged)."""
+    return_energy: MeterRegister | None = None
+    """kWh exported (pv: consumed; battery: charged)."""
+    currents: list[MeterRegister] | None = Field(default=None, min_length=3, max_length=3)
+    """A, L1..L3."""
+    voltages: list[MeterRegister] | None = Field(default=None, min_length=3, max_length=3)
+    """V, L1..L3."""
+    powers: list[MeterRegister] | None = Field(default=None, min_length=3, max_length=3)
+    """W, L1..L3, same sign convention as ``power``."""
+    soc: MeterRegister | None = None
+    """Battery state of charge, %."""
+    capacity: MeterRegister | None = None
+    """Battery capacity, kWh."""
+
+
+MeterType = Literal["sunspec", "sdm", "sdm630", "sdm72", "modbus"]
+
+
+class MeterConfig(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    type: MeterType
+    """Driver: sunspec (inverter/meter/battery, discovered from register 40000), sdm / sdm630 / sdm72
+    (Eastron), modbus (generic, needs ``registers``)."""
+    usage: MeterUsage
+    title: str | None = None
+    modbus: ModbusConnection = Field(default_factory=ModbusConnection)
+    interval_s: float = Field(default=1.0, gt=0)
+    """Poll interval."""
+    capacity_kwh: float | None = Field(default=None, gt=0)
+    """Battery capacity when the device does not report it."""
+    registers: MeterRegisterMap | None = None
+    """Register map, only for ``type: modbus``."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MeterConfig:
+        if self.type == "modbus" and self.registers is None:
+            raise ValueError("type modbus needs a registers map")
+        if self.type != "modbus" and self.registers is not None:
+            raise ValueError(f"registers are only for type modbus, not {self.type}")
+        if self.modbus.protocol in ("tcp", "rtuovertcp") and not self.modbus.host:
+            raise ValueError(f"modbus.host is required for protocol {self.modbus.protocol}")
+        if self.modbus.protocol in ("rtu", "ascii") and not (self.modbus.device or self.modbus.host):
+            raise ValueError(
+                f"{self.modbus.protocol} needs modbus.device (e.g. /dev/ttyUSB0) or a gateway modbus.host"
+            )
+        return self
+
+
+class FailsafeConfig(Strict):
+    """What the actuator does when commands stop arriving or the optimizer goes offline."""
+
+    mode: Literal["disable", "current"] = "disable"
+    current_a: float = Field(default=6.0, ge=0)
+    """Safe current for mode ``current``."""
+    timeout_s: float = Field(default=60.0, gt=0)
+    """No valid command for this long → failsafe."""
+
+
+ChargerRegisterSource = Literal["holding", "input", "coil", "discrete"]
+ChargerRegisterType = Literal["uint16", "int16", "uint32", "int32", "float32", "float64", "string"]
+
+
+class ChargerRegister(Strict):
+    """One value of a generic Modbus charger: where it lives and how to decode it."""
+
+    address: int = Field(ge=0, le=65535)
+    """0-based register (or coil) address."""
+    source: ChargerRegisterSource = "holding"
+    type: ChargerRegisterType = "uint16"
+    word_order: Literal["big", "little"] = "big"
+    """``big`` = high word first (the common case); ``little`` = low word first."""
+    scale: float = 1.0
+    """Value in the unit of the key (A, W, kWh, V, %) = raw × scale."""
+    length: int = Field(default=1, ge=1, le=64)
+    """Registers of a ``string`` value."""
+
+    @model_validator(mode="after")
+    def _scale_nonzero(self) -> ChargerRegister:
+        if self.scale == 0:
+            raise ValueError("scale must not be 0")
+        return self
+
+
+class ChargerStatusRegister(ChargerRegister):
+    """Vehicle status: numeric codes mapped to A–F, or (``type: string``) IEC letters parsed as evcc does."""
+
+    map: dict[int, Literal["A", "B", "C", "D", "E", "F"]] | None = None
+
+
+class ChargerEnableRegister(ChargerRegister):
+    """Charger enable as a register or coil; the values written/read for on and off."""
+
+    on: int = 1
+    off: int = 0
+
+
+class ChargerRegisterMap(Strict):
+    """Register map of a generic ``type: modbus`` charger. Without ``enable`` a current of 0 disables it."""
+
+    status: ChargerStatusRegister
+    current: ChargerRegister
+    """Writable max current (A after scale)."""
+    enable: ChargerEnableRegister | None = None
+    phases: ChargerRegister | None = None
+    """Writable 1/3 register → the charger supports 1p/3p switching."""
+    power: ChargerRegister | None = None
+    """W; without it power is estimated from offered current."""
+    energy: ChargerRegister | None = None
+    """kWh (meter reading)."""
+    currents: list[ChargerRegister] | None = Field(default=None, min_length=3, max_length=3)
+    """A, L1..L3."""
+    voltages: list[ChargerRegister] | None = Field(default=None, min_length=3, max_length=3)
+    """V, L1..L3."""
+    soc: ChargerRegister | None = None
+    """Vehicle SoC %."""
+    identifier: ChargerRegister | None = None
+    """RFID / vehicle identifier (``type: string``)."""
+
+
+ChargerType = Literal["alfen", "phoenix", "wallbe", "evsedin", "abl", "modbus", "demo"]
+CHARGER_UNIT_IDS: dict[str, int] = {"phoenix": 255, "wallbe": 255}
+"""Modbus unit id a charger type listens on when ``modbus.id`` is left out (else 1)."""
+
+
+class ChargerConfig(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    type: ChargerType
+    """Driver: alfen (Eve), phoenix (EV-ETH), wallbe (EV-ETH, milli current), evsedin (SimpleEVSE), abl (eMH),
+    modbus (generic, needs ``registers``), demo (the simulator's wallbox)."""
+    modbus: ModbusConnection = Field(default_factory=ModbusConnection)
+    phases: Literal[1, 3] = 3
+    """Physical phases wired to the charger."""
+    interval_s: float = Field(default=1.0, gt=0)
+    """Status poll interval."""
+    failsafe: FailsafeConfig = Field(default_factory=FailsafeConfig)
+    registers: ChargerRegisterMap | None = None
+    """Register map, only for ``type: modbus``."""
+    millicurrent: bool | None = None
+    """phoenix/wallbe: max current register in 0.1 A; unset = detect (register value ≥ 60)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _device_unit_id(cls, data: Any) -> Any:
+        """A left-out unit id means the device's usual one (Phoenix EV-ETH listens on 255)."""
+        if not isinstance(data, dict) or data.get("type") not in CHARGER_UNIT_IDS:
+            return data
+        modbus = data.get("modbus") or {}
+        if isinstance(modbus, dict) and "id" not in modbus:
+            return {**data, "modbus": {**modbus, "id": CHARGER_UNIT_IDS[data["type"]]}}
+        return data
+
+    @model_validator(mode="after")
+    def _registers_match_type(self) -> ChargerConfig:
+        if self.type == "modbus" and self.registers is None:
+            raise ValueError("type modbus needs a registers map")
+        if self.type != "modbus" and self.registers is not None:
+            raise ValueError(f"registers are only for type modbus, not {self.type}")
+        return self

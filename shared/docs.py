@@ -1,0 +1,135 @@
+"""Generate the MQTT topic reference (``docs/mqtt.md``) from the state schema and message models.
+
+Run ``python -m shared.docs > docs/mqtt.md`` (or ``make docs``); a test keeps the file in sync.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import Any, get_args, get_origin
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from shared import messages
+from shared.encoding import _has_marker, _strip_optional, mqtt_segment
+from shared.state import JsonString, LoadpointState, Phases, SiteState, VehicleState
+
+OWNERS: dict[str, str] = {
+    "site": "meter-reader: grid, gridConfigured, pv, pvPower, pvEnergy, battery, aux, auxPower; "
+    "tariff-fetcher: tariff{Grid,FeedIn,Co2,Solar}, smartCost{Available,Type}, forecast; "
+    "optimizer: the rest",
+    "loadpoint": "charger-actuator: connected, charging, enabled, offeredCurrent, "
+    "charge{Power,Currents,Voltages,TotalImport}, phasesActive, charger*; optimizer: the rest",
+    "vehicle": "optimizer",
+}
+
+
+def _type_name(annotation: Any) -> str:
+    kind = _strip_optional(annotation)
+    origin = get_origin(kind)
+    if origin in (list, tuple):
+        return f"list[{_type_name(get_args(kind)[0])}]"
+    return getattr(kind, "__name__", str(kind))
+
+
+def _rows(prefix: str, model: type[BaseModel], top_level: bool) -> Iterator[tuple[str, str, str]]:
+    for name, info in model.model_fields.items():
+        topic = f"{prefix}/{mqtt_segment(name, info)}"
+        yield from _field_rows(topic, info.annotation, info, top_level)
+
+
+def _field_rows(
+    topic: str, annotation: Any, info: FieldInfo | None, top_level: bool
+) -> Iterator[tuple[str, str, str]]:
+    kind = _strip_optional(annotation)
+    description = (info.description if info else None) or ""
+    if top_level and _has_marker(info, Phases):
+        yield topic, "number", f"{description}; sum of the phases"
+        yield f"{topic}/l1…l3", "number", "per phase"
+    elif _has_marker(info, JsonString):
+        yield topic, "JSON string", description
+    elif isinstance(kind, type) and issubclass(kind, BaseModel):
+        yield from _rows(topic, kind, False)
+    elif get_origin(kind) in (list, tuple):
+        item = get_args(kind)[0]
+        yield topic, "integer", f"{description}; count of entries"
+        yield from _field_rows(f"{topic}/<n>", item, None, False)
+    else:
+        names = {
+            "float": "number",
+            "int": "integer",
+            "bool": "true/false",
+            "str": "text",
+            "datetime": "unix seconds",
+        }
+        type_name = _type_name(kind)
+        if isinstance(kind, type) and hasattr(kind, "__members__"):
+            type_name = " / ".join(m.value for m in kind.__members__.values())
+        yield topic, names.get(type_name, type_name), description
+
+
+def _table(rows: Iterator[tuple[str, str, str]]) -> str:
+    lines = ["| topic | payload | meaning / unit |", "|---|---|---|"]
+    lines += [f"| `{t}` | {p} | {d} |" for t, p, d in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _message_table() -> str:
+    entries: list[tuple[str, type[BaseModel], str]] = [
+        (
+            "chargebus/services/<service>/status",
+            messages.ServiceStatus,
+            "retained; the offline form is the will",
+        ),
+        ("chargebus/meters/<meter>", messages.MeterReading, "retained, every poll"),
+        ("chargebus/chargers/<loadpoint>/status", messages.ChargerStatus, "retained, every poll"),
+        (
+            "chargebus/chargers/<loadpoint>/command",
+            messages.ChargerCommand,
+            "from the optimizer, re-sent every tick",
+        ),
+        ("chargebus/tariffs/<usage>", messages.RateSeries, "retained"),
+        ("chargebus/events/command", messages.CommandApplied, "QoS 1 event"),
+        ("chargebus/events/session", messages.SessionEvent, "QoS 1 event"),
+        ("chargebus/events/charger-status", messages.ChargerStatusChanged, "QoS 1 event"),
+        ("chargebus/requests/<service>", messages.Request, "request to the owner of a key"),
+        ("<reply_to>", messages.Reply, "the owner's answer"),
+    ]
+    lines = ["| topic | model | fields | notes |", "|---|---|---|---|"]
+    for topic, model, note in entries:
+        fields = ", ".join(f"`{n}`" for n in model.model_fields)
+        lines.append(f"| `{topic}` | `{model.__name__}` | {fields} | {note} |")
+    return "\n".join(lines) + "\n"
+
+
+def mqtt_reference() -> str:
+    parts = [
+        "# MQTT topic reference\n",
+        "Generated from `shared/state.py` and `shared/messages.py` by `python -m shared.docs`; "
+        "do not edit.\n",
+        "`<root>` is `mqtt.topic` (default `evcc`). Every state topic is retained, QoS 1. "
+        "Numbers are plain text (`%.3f` with trailing zeros trimmed), booleans `true`/`false`, "
+        "times unix seconds, an empty payload means *no value*. Lists publish their count at the bare "
+        "topic and entries at `/1…/n`. Write a setting by publishing to `<topic>/set` "
+        "(see docs/optimizer.md for the writable keys).\n",
+        "`<root>/status` is `online`/`offline` (last will), `<root>/updated` the unix time of the last "
+        "change, `<root>/loadpoints` and `<root>/vehicles` the counts.\n",
+        "## Site — `<root>/site/<key>`\n",
+        f"Owners: {OWNERS['site']}.\n",
+        _table(_rows("<root>/site", SiteState, True)),
+        "## Loadpoints — `<root>/loadpoints/<id>/<key>` (id 1-based)\n",
+        f"Owners: {OWNERS['loadpoint']}.\n",
+        _table(_rows("<root>/loadpoints/<id>", LoadpointState, True)),
+        "## Vehicles — `<root>/vehicles/<name>/<key>`\n",
+        f"Owner: {OWNERS['vehicle']}.\n",
+        _table(_rows("<root>/vehicles/<name>", VehicleState, True)),
+        "## Internal tree — `chargebus/...` (JSON payloads)\n",
+        _message_table(),
+    ]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(mqtt_reference())

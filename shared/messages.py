@@ -1,0 +1,269 @@
+"""The internal message contract (``chargebus/...`` topics): one pydantic model per message.
+
+All timestamps are timezone-aware UTC datetimes, serialised as ISO 8601 strings. Units are in the field
+names (``_w`` watts, ``_kwh`` kilowatt hours, ``_a`` amperes, ``_v`` volts, ``_pct`` percent).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Message(BaseModel):
+    """Base of every bus message: unknown fields are rejected so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- services -----------------------------------------------------------------------------------------
+
+
+class ServiceStatus(Message):
+    """``chargebus/services/<service>/status`` (retained; the offline form is the last will)."""
+
+    state: Literal["online", "offline"]
+    version: str = ""
+    started: AwareDatetime | None = None
+    error: str | None = None
+
+
+# --- meters -------------------------------------------------------------------------------------------
+
+
+class MeterUsage(StrEnum):
+    GRID = "grid"
+    PV = "pv"
+    BATTERY = "battery"
+    CHARGE = "charge"
+    AUX = "aux"
+
+
+class MeterReading(Message):
+    """``chargebus/meters/<meter>``: one poll of one meter, in evcc's sign conventions.
+
+    grid: power > 0 import; pv: power > 0 production; battery: power > 0 discharging.
+    """
+
+    meter: str
+    usage: MeterUsage
+    power_w: float | None = None
+    energy_kwh: float | None = None
+    """Imported energy (for pv: produced)."""
+    return_energy_kwh: float | None = None
+    currents_a: tuple[float, float, float] | None = None
+    voltages_v: tuple[float, float, float] | None = None
+    powers_w: tuple[float, float, float] | None = None
+    soc_pct: float | None = None
+    capacity_kwh: float | None = None
+    timestamp: AwareDatetime = Field(default_factory=utcnow)
+    stale: bool = False
+    """True when the meter did not answer; values are then the last good ones and must not be trusted."""
+    error: str | None = None
+
+
+# --- chargers -----------------------------------------------------------------------------------------
+
+
+class ChargeStatus(StrEnum):
+    """IEC 61851 vehicle status: A disconnected, B connected, C charging; E/F are errors."""
+
+    A = "A"
+    B = "B"
+    C = "C"
+    E = "E"
+    F = "F"
+
+
+class CommandReason(StrEnum):
+    """Why a command was issued or applied (the ev.energy command-log reasons plus failsafe)."""
+
+    START_CHARGE = "START_CHARGE"
+    STOP_CHARGE = "STOP_CHARGE"
+    SCHEDULED_CHARGING = "SCHEDULED_CHARGING"
+    SOLAR_CHARGING = "SOLAR_CHARGING"
+    API_TRIGGERED_COMMAND = "API_TRIGGERED_COMMAND"
+    BOOST = "BOOST"
+    LOAD_BALANCING = "LOAD_BALANCING"
+    SYNC = "SYNC"
+    FAILSAFE = "FAILSAFE"
+
+
+class ChargerCommand(Message):
+    """``chargebus/chargers/<loadpoint-id>/command`` from the optimizer.
+
+    ``seq`` increases monotonically per loadpoint; the actuator never applies a command past ``valid_until``.
+    """
+
+    seq: int = Field(ge=0)
+    enabled: bool
+    current_a: float = Field(ge=0, le=80)
+    phases: Literal[0, 1, 3] = 0
+    """0 = leave the phases as they are."""
+    reason: CommandReason = CommandReason.API_TRIGGERED_COMMAND
+    issued_at: AwareDatetime = Field(default_factory=utcnow)
+    valid_until: AwareDatetime
+
+
+class ChargerStatus(Message):
+    """``chargebus/chargers/<loadpoint-id>/status`` from the charger-actuator (retained)."""
+
+    loadpoint: int = Field(ge=1)
+    charger: str
+    status: ChargeStatus
+    enabled: bool
+    offered_current_a: float = 0.0
+    phases_active: int = Field(default=3, ge=0, le=3)
+    power_w: float = 0.0
+    power_estimated: bool = False
+    """True when the charger has no meter and power is offered current × phases × voltage."""
+    energy_kwh: float | None = None
+    currents_a: tuple[float, float, float] | None = None
+    voltages_v: tuple[float, float, float] | None = None
+    identifier: str | None = None
+    vehicle_soc_pct: float | None = None
+    """Vehicle SoC where the charger reports it (ISO 15118, or a mapped register of a generic charger)."""
+    applied_seq: int | None = None
+    failsafe: bool = False
+    error: str | None = None
+    timestamp: AwareDatetime = Field(default_factory=utcnow)
+
+    @property
+    def connected(self) -> bool:
+        return self.status in (ChargeStatus.B, ChargeStatus.C)
+
+    @property
+    def charging(self) -> bool:
+        return self.status is ChargeStatus.C
+
+
+# --- tariffs ------------------------------------------------------------------------------------------
+
+
+class Rate(BaseModel):
+    """One tariff slot: ``start <= t < end``; value in currency/kWh, g/kWh (co2) or W (solar)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: AwareDatetime
+    end: AwareDatetime
+    value: float
+
+
+class TariffType(StrEnum):
+    PRICE_STATIC = "pricestatic"
+    PRICE_DYNAMIC = "pricedynamic"
+    PRICE_FORECAST = "priceforecast"
+    CO2 = "co2"
+    SOLAR = "solar"
+    TEMPERATURE = "temperature"
+
+
+class TariffUsage(StrEnum):
+    GRID = "grid"
+    FEEDIN = "feedin"
+    CO2 = "co2"
+    PLANNER = "planner"
+    SOLAR = "solar"
+
+
+class RateSeries(Message):
+    """``chargebus/tariffs/<usage>``: the full normalised rate series (retained)."""
+
+    usage: TariffUsage
+    type: TariffType
+    currency: str = "EUR"
+    rates: list[Rate]
+    fetched_at: AwareDatetime = Field(default_factory=utcnow)
+    outdated: bool = False
+    """True when the provider has failed long enough that the series must not be relied on."""
+    error: str | None = None
+
+
+# --- events (QoS 1, never lost) ----------------------------------------------------------------------
+
+
+class CommandApplied(Message):
+    """``chargebus/events/command``: a command the actuator applied, or a failsafe transition."""
+
+    event_id: str
+    loadpoint: int
+    charger: str
+    seq: int | None
+    enabled: bool
+    current_a: float
+    phases: int
+    reason: CommandReason
+    ok: bool = True
+    error: str | None = None
+    timestamp: AwareDatetime = Field(default_factory=utcnow)
+
+
+class SessionEvent(Message):
+    """``chargebus/events/session``: a charging session created, updated or finished (evcc columns)."""
+
+    event_id: str
+    kind: Literal["created", "updated", "finished"]
+    session_uid: str
+    """Stable id of the session across its events, so the gateway's writes are idempotent."""
+    loadpoint: str
+    loadpoint_id: int
+    identifier: str | None = None
+    vehicle: str | None = None
+    odometer_km: float | None = None
+    created: AwareDatetime
+    finished: AwareDatetime | None = None
+    meter_start_kwh: float | None = None
+    meter_end_kwh: float | None = None
+    charged_kwh: float = 0.0
+    charge_duration_s: float = 0.0
+    soc_start_pct: float | None = None
+    soc_end_pct: float | None = None
+    added_range_km: float | None = None
+    solar_percentage: float | None = None
+    price: float | None = None
+    price_per_kwh: float | None = None
+    co2_per_kwh: float | None = None
+    reference_price_per_kwh: float | None = None
+    reference_co2_per_kwh: float | None = None
+
+
+class ChargerStatusChanged(Message):
+    """``chargebus/events/charger-status``: the charger's A/B/C status changed (fleet status logs)."""
+
+    event_id: str
+    loadpoint: int
+    charger: str
+    status: ChargeStatus
+    previous: ChargeStatus | None
+    timestamp: AwareDatetime = Field(default_factory=utcnow)
+
+
+# --- request / reply -------------------------------------------------------------------------------
+
+
+class Request(Message):
+    """``chargebus/requests/<service>``: run the setter ``key`` (a path below the state root, e.g.
+    ``loadpoints/1/mode``) with ``value``; the owner answers on ``reply_to``."""
+
+    id: str
+    reply_to: str
+    key: str
+    value: Any = None
+
+
+class Reply(Message):
+    """The owner's answer; ``code`` hints the HTTP status (400 invalid, 404 unknown, 409 conflict)."""
+
+    id: str
+    ok: bool
+    value: Any = None
+    error: str | None = None
+    code: int | None = None

@@ -1,0 +1,111 @@
+"""Start the demo stack (``chargebus demo``) as a child process on free ports, for whole-system tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from services.demo import demo_config_data
+from tests.support.broker import free_port
+
+ROOT = Path(__file__).parents[2]
+
+
+@dataclass
+class Stack:
+    proc: subprocess.Popen[bytes]
+    base_url: str
+    broker_port: int
+    config: dict[str, Any]
+    data_dir: Path
+
+    @property
+    def wallbox_port(self) -> int:
+        return int(self.config["chargers"][0]["modbus"]["port"])
+
+
+def stack_config(overrides: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """The bundled demo home with every port moved to a free one."""
+    data = demo_config_data(None)
+    ports = {name: free_port() for name in ("pv", "grid", "battery", "wallbox")}
+    sim = data.setdefault("simulator", {})
+    for name, port in ports.items():
+        sim[f"{name}_port"] = port
+    for meter in data["meters"]:
+        meter["modbus"]["port"] = ports[meter["name"]]
+    data["chargers"][0]["modbus"]["port"] = ports["wallbox"]
+    if overrides:
+        overrides(data)
+    return data
+
+
+async def wait_until(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
+    """Await an outside process's observable state (HTTP, Modbus): poll ``check`` until truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last_error: BaseException | None = None
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            result = check()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return result
+        except (httpx.HTTPError, OSError) as error:
+            last_error = error
+        await asyncio.sleep(interval)
+    raise TimeoutError(f"condition not met within {timeout} s (last error: {last_error})")
+
+
+@contextlib.asynccontextmanager
+async def demo_stack(tmp_path: Path, config: dict[str, Any] | None = None) -> AsyncIterator[Stack]:
+    config = config or stack_config()
+    gateway_port = free_port()
+    broker_port = free_port()
+    config_file = tmp_path / "demo.yaml"
+    config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+    data_dir = tmp_path / "data"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    log = (tmp_path / "demo.log").open("wb")
+    proc = subprocess.Popen(  # noqa: ASYNC220 — started once per test; the child must outlive awaits
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "demo",
+            "--config",
+            str(config_file),
+            "--data",
+            str(data_dir),
+            "--port",
+            str(gateway_port),
+            "--broker-port",
+            str(broker_port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    stack = Stack(proc, f"http://127.0.0.1:{gateway_port}", broker_port, config, data_dir)
+    try:
+        yield stack
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()

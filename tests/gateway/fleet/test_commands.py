@@ -1,0 +1,56 @@
+"""``chargebus fleet-client create``: the printed credentials work, and only a hash is stored."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from services.gateway.fleet.commands import register
+from services.gateway.fleet.models import OAuthClient
+from shared.config import Config
+from tests.gateway.fleet.conftest import Fleet
+
+
+def run_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="chargebus")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.handler(args))
+
+
+async def test_cli_client_gets_a_token(
+    fleet: Fleet, config: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_file = tmp_path / "fleet.yaml"
+    config_file.write_text(f"database:\n  url: {config.database.url}\n", encoding="utf-8")
+    assert (
+        run_cli(
+            [
+                "fleet-client",
+                "create",
+                "--config",
+                str(config_file),
+                "--scopes",
+                "evse:read,debug:read",
+                "--owner",
+                "--name",
+                "installer",
+            ]
+        )
+        == 0
+    )
+    printed = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
+    client_id, secret = printed["client_id"].strip(), printed["client_secret"].strip()
+    assert printed["user"].strip() == fleet.owner_id()
+    token = await fleet.http.post(
+        "/o/token/", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+    )
+    assert token.status_code == 200 and token.json()["scope"] == "debug:read evse:read"
+    with fleet.db() as db:
+        stored = db.exec(select(OAuthClient).where(OAuthClient.client_id == client_id)).one()
+        assert secret not in stored.secret_hash and stored.secret_hash.startswith("$2")
+    assert run_cli(["fleet-client", "create", "--config", str(config_file), "--scopes", "evse:fly"]) == 2
+    assert "unknown scope" in capsys.readouterr().err

@@ -1,0 +1,100 @@
+"""The fleet API inside the real gateway: its engine, its event writer, its state store and its bus.
+
+One model, two faces: a session written from a bus event is the row ``/api/sessions`` serves and the
+fleet's charging session; a command the actuator reported is a fleet command log; a vehicle created here
+is a create request to the optimizer; a boost switches the loadpoint's mode and restores the one the
+state tree showed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlmodel import Session
+
+from services.gateway.fleet.auth import create_client, issue_token
+from shared.config import Config
+from shared.messages import CommandApplied, CommandReason, SessionEvent
+from tests.gateway.conftest import FakeOwner, RunningGateway
+from tests.gateway.fleet.conftest import ALL_SCOPES
+from tests.support.probe import Probe
+
+
+def operator_token(gateway: RunningGateway) -> str:
+    # The gateway app mounts /v2 only; /o/token/ needs oauth_router mounted (see docs/fleet-api.md).
+    now = datetime.now(UTC)
+    with Session(gateway.ctx.engine) as db:
+        client, secret = create_client(
+            db, name="it", scopes=frozenset(ALL_SCOPES.split()), user_id=None, now=now
+        )
+        db.flush()
+        token, _ = issue_token(db, client.client_id, secret, None, now)
+        db.commit()
+    return token
+
+
+async def test_fleet_api_on_the_gateway(
+    config: Config, gateway: RunningGateway, owner: FakeOwner, probe: Probe
+) -> None:
+    http = gateway.client
+    assert (await http.get("/v2/")).status_code == 200  # also starts the fleet machinery (no lifespan)
+    headers = {"Authorization": f"Bearer {operator_token(gateway)}"}
+    evses = (await http.get("/v2/evses", headers=headers, params={"cpid": "wallbox"})).json()
+    evse = evses[0]
+
+    writer = gateway.ctx.extras["writer"]
+    internal = config.mqtt.internal
+    created = datetime.now(UTC).replace(microsecond=0)
+    session = SessionEvent(
+        event_id="e1",
+        kind="created",
+        session_uid="uid-1",
+        loadpoint="Garage",
+        loadpoint_id=1,
+        vehicle="Demo EV",
+        created=created,
+        charged_kwh=1.5,
+    )
+    command = CommandApplied(
+        event_id="c1",
+        loadpoint=1,
+        charger="wallbox",
+        seq=3,
+        enabled=True,
+        current_a=16.0,
+        phases=3,
+        reason=CommandReason.SCHEDULED_CHARGING,
+    )
+    await probe.publish(f"{internal}/events/session", session.model_dump_json())
+    await probe.publish(f"{internal}/events/command", command.model_dump_json())
+    await writer.wait_handled(2)
+
+    (row,) = (await http.get("/api/sessions")).json()["result"]
+    (fleet_session,) = (await http.get("/v2/charging_sessions", headers=headers)).json()
+    assert fleet_session["evcc_session_id"] == row["id"]
+    assert fleet_session["evse"] == evse["url"] and fleet_session["energy_delivered_watt_hours"] == 1500
+
+    logs = (await http.get(f"/v2/evses/{evse['id']}/command_logs", headers=headers)).json()
+    assert [(log["max_load_target_milliamps"], log["reason"]) for log in logs] == [
+        (16000, "SCHEDULED_CHARGING")
+    ]
+
+    user = (await http.get("/v2/users", headers=headers)).json()[0]["id"]
+    models = (await http.get("/v2/vehicle_models", headers=headers)).json()
+    vehicle = await http.post(
+        "/v2/vehicles",
+        headers={**headers, "EvEnergy-User": user},
+        json={"model": models[0]["url"], "description": "Fleet car"},
+    )
+    assert vehicle.status_code == 201
+    assert owner.keys()[-1] == f"vehicles/{vehicle.json()['id']}/create"
+    assert owner.requests[-1].value["title"] == "Fleet car"
+
+    await probe.publish(f"{config.mqtt.topic}/loadpoints/1/mode", "minpv", retain=True)
+    await gateway.store.wait_for(lambda s: s.loadpoint(1) is not None and s.loadpoint(1).mode == "minpv")
+    start = await http.post(f"/v2/charging_sessions/{fleet_session['id']}/boost_start", headers=headers)
+    assert start.status_code == 200, start.text
+    assert (owner.keys()[-1], owner.requests[-1].value) == ("loadpoints/1/mode", "now")
+    end = await http.post(f"/v2/charging_sessions/{fleet_session['id']}/boost_end", headers=headers)
+    assert end.status_code == 200
+    assert (owner.keys()[-1], owner.requests[-1].value) == ("loadpoints/1/mode", "minpv")

@@ -1,0 +1,113 @@
+"""Raw register words → values: every data type, both word orders, SunSpec sentinels and scale factors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from services.meter_reader.registers import (
+    Block,
+    DataType,
+    DecodeError,
+    apply_scale_factor,
+    decode,
+    decode_sunspec,
+    encode,
+    plan_reads,
+)
+
+T = DataType
+
+
+@pytest.mark.parametrize(
+    ("words", "dtype", "order", "expected"),
+    [
+        ([0x0064], T.UINT16, "big", 100.0),
+        ([0xFFFF], T.UINT16, "big", 65535.0),
+        ([0xFFFF], T.INT16, "big", -1.0),
+        ([0x8000], T.INT16, "big", -32768.0),
+        ([0x0001, 0x0000], T.UINT32, "big", 65536.0),
+        ([0x0000, 0x0001], T.UINT32, "little", 65536.0),
+        ([0xFFFF, 0xFFFE], T.INT32, "big", -2.0),
+        ([0xFFFE, 0xFFFF], T.INT32, "little", -2.0),
+        ([0x4376, 0x0000], T.FLOAT32, "big", 246.0),  # a phase voltage as an SDM630 sends it
+        ([0x0000, 0x4376], T.FLOAT32, "little", 246.0),
+        ([0xC4FA, 0x0000], T.FLOAT32, "big", -2000.0),  # 2 kW export on a grid meter
+        ([0x40FE, 0x2408, 0x0000, 0x0000], T.FLOAT64, "big", 123456.5),
+        ([0x0000, 0x0000, 0x2408, 0x40FE], T.FLOAT64, "little", 123456.5),
+    ],
+)
+def test_decode(words: list[int], dtype: DataType, order: str, expected: float) -> None:
+    assert decode(words, dtype, order) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("dtype", [T.INT16, T.UINT16, T.INT32, T.UINT32, T.FLOAT32, T.FLOAT64])
+@pytest.mark.parametrize("order", ["big", "little"])
+def test_encode_is_the_inverse_of_decode(dtype: DataType, order: str) -> None:
+    value = 1234.0 if dtype in (T.UINT16, T.UINT32) else -1234.0
+    assert decode(encode(value, dtype, order), dtype, order) == value  # type: ignore[arg-type]
+
+
+def test_wrong_number_of_words_is_an_error() -> None:
+    with pytest.raises(DecodeError):
+        decode([1], T.FLOAT32)
+    with pytest.raises(DecodeError):
+        decode([0x1FFFF], T.UINT16)
+
+
+@pytest.mark.parametrize(
+    ("words", "dtype", "expected"),
+    [
+        ([0x8000], T.INT16, None),
+        ([0xFFFF], T.UINT16, None),
+        ([0x8000, 0x0000], T.INT32, None),
+        ([0xFFFF, 0xFFFF], T.UINT32, None),
+        ([0x8000], T.SUNSSF, None),
+        ([0x7FC0, 0x0000], T.FLOAT32, None),  # NaN = not implemented in float models
+        ([0xFFFE], T.SUNSSF, -2.0),
+        ([0x0000, 0x0000], T.ACC32, 0.0),  # an accumulator at zero is a real zero
+        ([0x0012, 0xD687], T.ACC32, 1234567.0),
+        ([0xFC18], T.INT16, -1000.0),
+    ],
+)
+def test_sunspec_unimplemented_points_are_none(
+    words: list[int], dtype: DataType, expected: float | None
+) -> None:
+    assert decode_sunspec(words, dtype) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "sf", "expected"),
+    [(2345.0, -1, 234.5), (123.0, 2, 12300.0), (5.0, 0, 5.0), (None, -1, None), (12.0, None, None)],
+)
+def test_scale_factor(value: float | None, sf: float | None, expected: float | None) -> None:
+    result = apply_scale_factor(value, sf)
+    assert result == expected or (
+        result is not None and expected is not None and math.isclose(result, expected)
+    )
+
+
+def test_plan_reads_joins_only_adjacent_spans_of_one_table() -> None:
+    spans = [
+        ("input", 0x34, 2),
+        ("input", 0, 2),
+        ("input", 2, 2),
+        ("input", 4, 2),
+        ("input", 0x48, 2),
+        ("input", 0x4A, 2),
+        ("holding", 6, 1),
+    ]
+    assert plan_reads(spans) == [
+        Block("holding", 6, 1),
+        Block("input", 0, 6),
+        Block("input", 0x34, 2),
+        Block("input", 0x48, 4),
+    ]
+
+
+def test_plan_reads_respects_the_modbus_read_limit_and_gap() -> None:
+    spans = [("holding", a, 2) for a in range(0, 200, 2)]
+    blocks = plan_reads(spans)
+    assert [b.count for b in blocks] == [124, 76]
+    assert plan_reads([("holding", 0, 1), ("holding", 5, 1)], max_gap=4) == [Block("holding", 0, 6)]

@@ -1,0 +1,85 @@
+"""The bus client survives a broker restart: it reconnects, re-subscribes, republishes its retained state
+and delivers the events queued while the broker was away."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from services.embedded_broker import find_mosquitto, mosquitto
+from shared.bus import Bus, BusMessage
+from shared.config import MqttSettings
+from shared.state import ChargeMode, LoadpointState
+from tests.support.broker import free_port
+from tests.support.probe import Probe
+
+pytestmark = pytest.mark.skipif(find_mosquitto() is None, reason="needs a restartable mosquitto")
+
+
+async def _until(predicate: Callable[[], bool]) -> None:
+    # a lost connection is a state, not an event the client offers; polling it is the only way
+    while not predicate():  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+
+
+async def test_reconnect_republishes_retained_state_and_resubscribes() -> None:
+    port = free_port()
+    settings = MqttSettings(host="127.0.0.1", port=port)
+    received = asyncio.Queue[str]()
+
+    async def on_command(message: BusMessage) -> None:
+        received.put_nowait(message.text)
+
+    with mosquitto(port):
+        bus = Bus(settings, "optimizer")
+        bus.on("chargebus/test/in", on_command)
+        await bus.start()
+        await bus.wait_connected(5)
+        await bus.publish_state("loadpoints/1", LoadpointState(mode=ChargeMode.NOW))
+    # the broker is gone, and without persistence its retained messages are gone with it
+    await asyncio.wait_for(_until(lambda: not bus.connected.is_set()), 10)
+
+    try:
+        with mosquitto(port):
+            await bus.wait_connected(15)
+            async with Probe(settings) as probe:
+                assert await probe.wait_state("loadpoints/1/mode", lambda v: v == "now") == "now"
+                await probe.publish("chargebus/test/in", "hello")
+                assert await asyncio.wait_for(received.get(), 5) == "hello"
+    finally:
+        await bus.stop()
+
+
+async def test_events_published_while_the_broker_is_down_are_delivered(tmp_path: Path) -> None:
+    port = free_port()
+    settings = MqttSettings(host="127.0.0.1", port=port)
+    persistence = tmp_path / "mosquitto"
+    persistence.mkdir()
+
+    def consumer() -> aiomqtt.Client:  # a persistent session, like the gateway's
+        return aiomqtt.Client("127.0.0.1", port, identifier="event-consumer", clean_session=False)
+
+    with mosquitto(port, persistence):
+        async with consumer() as client:
+            await client.subscribe("chargebus/events/#", qos=1)
+        bus = Bus(settings, "charger-actuator")
+        await bus.start()
+        await bus.wait_connected(5)
+    await asyncio.wait_for(_until(lambda: not bus.connected.is_set()), 10)
+    await bus.publish("chargebus/events/command", "applied-while-down", retain=False)
+
+    try:
+        with mosquitto(port, persistence):
+            await bus.wait_connected(15)
+            await asyncio.wait_for(_until(lambda: not bus._outbox), 10)
+            async with consumer() as client:
+                async with asyncio.timeout(10):
+                    async for message in client.messages:
+                        assert message.payload == b"applied-while-down"
+                        break
+    finally:
+        await bus.stop()
