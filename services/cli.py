@@ -88,14 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     docs = commands.add_parser("docs", help="print the generated MQTT topic reference")
     docs.set_defaults(handler=_docs_command)
 
-    try:
-        from services.gateway.commands import (  # type: ignore[import-not-found,unused-ignore]
-            register as register_gateway_commands,
-        )
-    except ImportError:
-        pass
-    else:
-        register_gateway_commands(commands)
+    from services.gateway.commands import register as register_gateway_commands
+
+    register_gateway_commands(commands)  # password, fleet-client
     return parser
 
 

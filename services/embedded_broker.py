@@ -21,6 +21,8 @@ class BrokerAddress:
     host: str
     port: int
     kind: str
+    pid: int | None = None
+    """The broker's process id when it runs as a child process (tests pause it to play a hung broker)."""
 
 
 def find_mosquitto() -> str | None:
@@ -63,7 +65,7 @@ def mosquitto(port: int, persistence_dir: Path | None = None) -> Iterator[Broker
         )
         try:
             wait_port("127.0.0.1", port)
-            yield BrokerAddress("127.0.0.1", port, "mosquitto")
+            yield BrokerAddress("127.0.0.1", port, "mosquitto", proc.pid)
         finally:
             proc.terminate()
             try:

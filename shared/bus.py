@@ -26,7 +26,11 @@ from shared.config import MqttSettings
 from shared.encoding import encode_mqtt
 from shared.logging import get_logger
 from shared.messages import Reply, Request, ServiceStatus
+from shared.tasks import cancel_and_wait
 from shared.topics import Topics
+
+STOP_GRACE_S = 1.0
+"""How long ``Bus.stop`` waits for each shutdown step (flush, offline status, disconnect), in seconds."""
 
 
 @dataclass(frozen=True)
@@ -116,22 +120,29 @@ class Bus:
         """Flush what is queued (briefly), say offline, disconnect."""
         if self._closing:
             return
-        if self._client is not None and self.connected.is_set():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._flush(), timeout=2.0)
-            with contextlib.suppress(Exception):
-                await self._client.publish(
-                    self.topics.service_status(self.service),
-                    self._status_payload("offline"),
-                    qos=1,
-                    retain=True,
+        client = self._client
+        if client is not None and self.connected.is_set():
+            try:
+                await asyncio.wait_for(self._flush(), timeout=STOP_GRACE_S)
+                await asyncio.wait_for(
+                    client.publish(
+                        self.topics.service_status(self.service),
+                        self._status_payload("offline"),
+                        qos=1,
+                        retain=True,
+                    ),
+                    timeout=STOP_GRACE_S,
+                )
+            except (TimeoutError, aiomqtt.MqttError) as error:
+                # the broker's last will says offline for us once it notices the connection is gone
+                self.log.warning(
+                    "broker not answering at shutdown", queued=len(self._outbox), error=repr(error)
                 )
         self._closing = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # aiomqtt's disconnect waits up to its 10 s operation timeout for the broker (and so does a QoS 1
+        # publish in flight); a service stopping because the broker is gone must not hang that long.
+        await cancel_and_wait(self._tasks, timeout=STOP_GRACE_S)
+        await cancel_and_wait(self._tasks, timeout=STOP_GRACE_S)  # a second cancel ends aiomqtt's wait
         self._tasks.clear()
         self.connected.clear()
 

@@ -8,7 +8,6 @@ backoff; its status says why, and the other chargers and the service carry on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +31,7 @@ from shared.messages import (
     CommandReason,
     ServiceStatus,
 )
+from shared.tasks import cancel_and_wait
 from shared.topics import EVENT_CHARGER_STATUS, EVENT_COMMAND
 
 Clock = Callable[[], datetime]
@@ -280,10 +280,7 @@ class ChargerRunner:
         try:
             await asyncio.wait(waits, timeout=self._wait_s(), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in waits:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(waits)
 
 
 def _applied_message(action: Apply) -> str:

@@ -1,4 +1,4 @@
-"""Gateway admin commands for the CLI: ``chargebus password set|reset --config FILE``."""
+"""Gateway admin commands for the CLI: ``chargebus password set|reset`` and ``chargebus fleet-client``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from services.gateway.auth import AuthStore, PasswordError
+from services.gateway.fleet.commands import register as register_fleet_commands
 from shared.config import load_config
 from shared.db import open_database
 
@@ -45,7 +46,8 @@ def _password_reset(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    """Add ``password set|reset`` to the ``chargebus`` command."""
+    """Add ``password set|reset`` and ``fleet-client create|list`` to the ``chargebus`` command."""
+    register_fleet_commands(subparsers)
     password = subparsers.add_parser("password", help="set or reset the gateway's admin password")
     actions = password.add_subparsers(dest="password_action", required=True)
     set_cmd = actions.add_parser("set", help="set the admin password (prompted, or one line on stdin)")

@@ -8,7 +8,6 @@ worker thread so the bus loop never blocks on disk.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +28,7 @@ from shared.db import (
     utc_naive,
 )
 from shared.messages import ChargerStatusChanged, CommandApplied, SessionEvent
+from shared.tasks import cancel_and_wait
 from shared.topics import EVENT_CHARGER_STATUS, EVENT_COMMAND, EVENT_SESSION
 
 NS_PER_S = 1_000_000_000
@@ -241,6 +241,4 @@ class EventWriter:
 
     async def close(self) -> None:
         if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+            await cancel_and_wait([self._worker])

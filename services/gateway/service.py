@@ -22,6 +22,7 @@ from shared.bus import Bus, BusMessage
 from shared.config import Config
 from shared.db import open_database
 from shared.logging import RecentLines, configure_logging, get_logger
+from shared.tasks import cancel_and_wait
 
 SERVICE = "gateway"
 
@@ -121,9 +122,7 @@ async def run(config: Config, stop: asyncio.Event) -> None:
             try:
                 await serve_until(server, stop, ctx.shutdown)
             finally:
-                statistics.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await statistics
+                await cancel_and_wait([statistics])
                 await ctx.writer.close()
     finally:
         close_context(ctx)

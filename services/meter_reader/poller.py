@@ -7,7 +7,6 @@ Every attempt yields a reading: a fresh one, or — while the device is away —
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -18,6 +17,7 @@ from services.meter_reader.measurement import reading, stale
 from services.meter_reader.transport import RegisterReader
 from shared.config_devices import MeterConfig
 from shared.messages import MeterReading
+from shared.tasks import cancel_and_wait
 
 Clock = Callable[[], datetime]
 Publish = Callable[[MeterReading], Awaitable[None]]
@@ -111,9 +111,7 @@ class MeterPoller:
         attempt = asyncio.create_task(self.poll_once())
         await asyncio.wait({attempt, stopped}, return_when=asyncio.FIRST_COMPLETED)
         if not attempt.done():
-            attempt.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await attempt
+            await cancel_and_wait([attempt])
             return
         try:
             await self.publish(attempt.result())

@@ -11,7 +11,6 @@ nobody reads.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from services.simulator.scenario import Scenario, scenario_from_settings
 from services.simulator.server import DeviceServer
 from shared.config import ConfigError, SimulatedDevice, SimulatorSettings
 from shared.logging import get_logger
+from shared.tasks import cancel_and_wait
 
 
 def _free_port(host: str) -> int:
@@ -172,9 +172,7 @@ class SimulatedHome:
 
     async def stop(self) -> None:
         if self._tick_task is not None:
-            self._tick_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._tick_task
+            await cancel_and_wait([self._tick_task])
             self._tick_task = None
         for server in reversed(self._servers):
             await server.stop()

@@ -4,6 +4,8 @@ and delivers the events queued while the broker was away."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import aiomqtt
 import pytest
 
 from services.embedded_broker import find_mosquitto, mosquitto
-from shared.bus import Bus, BusMessage
+from shared.bus import STOP_GRACE_S, Bus, BusMessage
 from shared.config import MqttSettings
 from shared.state import ChargeMode, LoadpointState
 from tests.support.broker import free_port
@@ -83,3 +85,23 @@ async def test_events_published_while_the_broker_is_down_are_delivered(tmp_path:
                         break
     finally:
         await bus.stop()
+
+
+async def test_stop_does_not_wait_for_a_hung_broker() -> None:
+    """A broker that stops answering (paused, not gone) must not hold a service's shutdown for aiomqtt's
+    10 s operation timeout: the in-flight QoS 1 publish and the disconnect are given up promptly."""
+    port = free_port()
+    settings = MqttSettings(host="127.0.0.1", port=port)
+    with mosquitto(port) as broker:
+        assert broker.pid is not None
+        bus = Bus(settings, "optimizer", root_presence=True)
+        await bus.start()
+        await bus.wait_connected(5)
+        os.kill(broker.pid, signal.SIGSTOP)
+        try:
+            await bus.publish("chargebus/test/unacknowledged", "x", retain=False)
+            # the bound is well under aiomqtt's 10 s wait for the broker's acknowledgements
+            await asyncio.wait_for(bus.stop(), 4 * STOP_GRACE_S)
+            assert not bus.connected.is_set()
+        finally:
+            os.kill(broker.pid, signal.SIGCONT)

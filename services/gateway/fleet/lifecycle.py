@@ -23,6 +23,7 @@ from services.gateway.fleet.records import sync_configured
 from services.gateway.fleet.sync import sync_now
 from services.gateway.fleet.webhooks import run_deliverer
 from shared.logging import get_logger
+from shared.tasks import cancel_and_wait
 
 log = get_logger("gateway", component="fleet")
 
@@ -66,9 +67,8 @@ class _Running:
 
     async def close(self) -> None:
         self.stop.set()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, 5)
+        await asyncio.wait(self.tasks, timeout=5)  # they end on their own once stop is set
+        await cancel_and_wait(self.tasks)
 
 
 def _lock(app: FastAPI) -> asyncio.Lock:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
@@ -25,6 +24,7 @@ from services.gateway.fleet.context import FleetContext
 from services.gateway.fleet.ids import new_id
 from services.gateway.fleet.models import WebhookEndpoint, WebhookMessage, utc
 from shared.logging import get_logger
+from shared.tasks import cancel_and_wait
 
 log = get_logger("gateway", component="fleet-webhooks")
 
@@ -175,10 +175,7 @@ async def run_deliverer(
             try:
                 await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for waiter in waiters:
-                    waiter.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await waiter
+                await cancel_and_wait(waiters)
     finally:
         if own:
             await http.aclose()

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
-from services.gateway.fleet.commands import register
+from services.cli import build_parser
 from services.gateway.fleet.models import OAuthClient
 from shared.config import Config
 from tests.gateway.fleet.conftest import Fleet
 
 
 def run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="chargebus")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)  # the real ``chargebus`` command line
     return int(args.handler(args))
 
 
