@@ -66,6 +66,8 @@ def _soc_result(value: Any, _args: Args, _ctx: GatewayContext) -> Any:
 
 def _goal(value: Any, key: str) -> dict[str, Any]:
     """A plan goal ``{"time","value"}`` as the owner confirmed it → evcc's ``{<key>, "time"}``."""
+    if value is None:  # value 0 deleted the plan
+        return {key: 0}
     if not isinstance(value, dict):
         return {key: value}
     out: dict[str, Any] = {key: value.get("value", value.get(key)), "time": value.get("time")}

@@ -61,7 +61,8 @@ def plan_query(view: QueryView, path: str, _value: Any) -> dict[str, Any]:
         view.now,
     )
     if goal is None:
-        return {"planId": 0, "planTime": None, "duration": 0, "plan": [], "power": power}
+        # no plan: evcc's zero id and zero time are left out (the API's ids start at 1, times are RFC3339)
+        return {"duration": 0, "plan": [], "power": power}
     rates, _ = planner_rates(view.snapshot)
     slots = plan(
         rates,

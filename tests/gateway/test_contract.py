@@ -1,21 +1,21 @@
 """The contract: the app's own OpenAPI document covers the reference evcc API operation by operation, and
-a schemathesis run generated from the reference spec finds no server error."""
+a schemathesis run generated from the reference spec finds no server error and no response that
+violates the spec (status code, content type, body schema)."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
-import hypothesis
 import pytest
 import schemathesis
 import yaml
-from hypothesis import HealthCheck, Phase
-from schemathesis.core.result import Ok
 
-from tests.gateway.conftest import FakeOwner, RunningGateway
+from shared.config import Config
+from tests.gateway.conftest import RunningGateway
+from tests.gateway.test_with_optimizer import real_optimizer
+from tests.support.fuzz import SPEC_CONFORMANCE, fuzz_operations
 
 SPEC = Path(__file__).parents[2] / ".." / "shared" / "reference" / "evcc-openapi.yaml"
 METHODS = ("get", "put", "post", "delete", "patch")
@@ -48,46 +48,22 @@ async def test_served_openapi_covers_every_reference_operation(gateway: RunningG
     assert len(reference) == 54
 
 
-async def test_schemathesis_finds_no_server_error(gateway: RunningGateway, owner: FakeOwner) -> None:
+async def test_schemathesis_finds_no_server_error_and_no_spec_violation(
+    gateway: RunningGateway, config: Config, tmp_path: Path
+) -> None:
     reference_spec()
-    # A healthy, fully set-up home: optimizer online (the fake owner), fresh state, admin password set.
-    await owner.bus.publish(f"{owner.bus.state_root}/updated", str(int(time.time())))
-    await gateway.store.wait_for(lambda s: s.updated() is not None)
-    await gateway.client.put("/api/auth/password", json={"new": "fuzz-admin"})
-    schema = schemathesis.openapi.from_path(str(SPEC))
-    base_url = gateway.base_url + "/api"
-    failures: list[str] = []
-
-    def fuzz() -> int:
-        calls = 0
-        for result in schema.get_all_operations():
-            assert isinstance(result, Ok), f"reference spec operation does not load: {result}"
-            operation = result.ok()
-
-            @hypothesis.given(case=operation.as_strategy())
-            @hypothesis.settings(
-                max_examples=8,
-                deadline=None,
-                database=None,
-                derandomize=True,
-                phases=[Phase.explicit, Phase.generate],
-                suppress_health_check=list(HealthCheck),
-            )
-            def check(case: Any) -> None:
-                nonlocal calls
-                calls += 1
-                response = case.call(base_url=base_url, timeout=10)
-                if response.status_code >= 500:
-                    failures.append(
-                        f"{case.method} {case.formatted_path} → {response.status_code} {response.text}"
-                    )
-
-            check()
-        return calls
-
-    calls = await asyncio.to_thread(fuzz)
+    # A healthy, fully set-up home: the real optimizer answering, fresh state, admin password set.
+    async with real_optimizer(config, tmp_path):
+        await gateway.store.wait_for(
+            lambda s: s.service_online("optimizer") is True and s.updated() is not None, timeout=15
+        )
+        await gateway.client.put("/api/auth/password", json={"new": "fuzz-admin"})
+        schema = schemathesis.openapi.from_path(str(SPEC))
+        calls, failures = await asyncio.to_thread(
+            fuzz_operations, schema, gateway.base_url + "/api", checks=SPEC_CONFORMANCE, max_examples=8
+        )
     assert calls > 54
-    assert failures == []
+    assert failures == [], "\n".join(failures)
 
 
 def test_docs_setter_table_is_generated_from_the_code() -> None:
