@@ -61,6 +61,9 @@ def effective_config(
     out = dict(data)
     out["mqtt"] = {**out.get("mqtt", {}), "host": "127.0.0.1", "port": broker_port}
     out.setdefault("database", {"url": f"sqlite:///{(data_dir / 'chargebus.db').resolve()}"})
+    tariffs = dict(out.get("tariffs") or {})
+    tariffs.setdefault("cache_file", str((data_dir / "tariffs-cache.json").resolve()))
+    out["tariffs"] = tariffs
     out["optimizer"] = {
         "state_file": str((data_dir / "optimizer-settings.json").resolve()),
         **out.get("optimizer", {}),

@@ -50,6 +50,14 @@ def stack_config(overrides: Callable[[dict[str, Any]], None] | None = None) -> d
     return data
 
 
+def use_scenario(config: dict[str, Any], directory: Path, scenario: dict[str, Any]) -> Path:
+    """Write ``scenario`` (docs/simulator.md) to ``directory`` and let the simulator play it."""
+    path = directory / "scenario.yaml"
+    path.write_text(yaml.safe_dump(scenario, sort_keys=False), encoding="utf-8")
+    config.setdefault("simulator", {})["scenario"] = str(path.resolve())
+    return path
+
+
 async def wait_until(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
     """Await an outside process's observable state (HTTP, Modbus): poll ``check`` until truthy."""
     deadline = asyncio.get_running_loop().time() + timeout
