@@ -21,6 +21,12 @@ ELAPSED = datetime(1970, 1, 1, tzinfo=UTC)
 PHASE_SWITCH_SETTLE = timedelta(seconds=60)
 """After a phase switch, no further switch for this long."""
 MEASURED_CURRENT_HEADROOM_A = 2.0
+PV_CURRENT_SETTLE = timedelta(seconds=10)
+"""After a PV current change, hold the current this long. Meters are read one by one and the car takes
+seconds to follow, so readings taken right after a change still show the old flow; adding the same surplus
+again on each of them overshoots to max current and back (evcc avoids this with its 30 s cycle)."""
+PV_CURRENT_STEP_A = 0.1
+"""A PV current closer than this to the one offered counts as unchanged (no new settle period)."""
 CHARGE_EFFICIENCY = 0.85
 BATTERY_MODE_WATCHDOG = timedelta(seconds=60)
 
@@ -34,6 +40,8 @@ class Timers:
     phase_timer: datetime | None = None
     phase_action: PhaseAction = PhaseAction.INACTIVE
     phase_switched: datetime | None = None
+    pv_current_changed: datetime | None = None
+    """When the PV current last changed (settle period, see ``PV_CURRENT_SETTLE``)."""
 
 
 def on_connect(timers: Timers) -> Timers:
@@ -325,11 +333,18 @@ def pv_decision(
                 timers = replace(timers, pv_timer=now if timers.pv_timer != ELAPSED else ELAPSED)
             timers = replace(timers, pv_action=PvAction.ENABLE)
             if _fired(timers.pv_timer, lp.enable_delay_s, now):
-                return result(min_a, _reset_pv(timers), "pv-enable")
+                return result(min_a, replace(_reset_pv(timers), pv_current_changed=now), "pv-enable")
         else:
             timers = _reset_pv(timers)
         return result(0.0, timers, "pv-wait")
-    return result(min(target, max_a), _reset_pv(timers), "pv-current")
+    timers = _reset_pv(timers)
+    if inputs.enabled and inputs.offered_current_a > 0:
+        changed = timers.pv_current_changed
+        if changed is not None and now - changed < PV_CURRENT_SETTLE and not switch_to:
+            return result(inputs.offered_current_a, timers, "pv-settle")
+        if abs(min(target, max_a) - inputs.offered_current_a) >= PV_CURRENT_STEP_A:
+            timers = replace(timers, pv_current_changed=now)
+    return result(min(target, max_a), timers, "pv-current")
 
 
 def scale_phases(

@@ -306,6 +306,40 @@ def test_pv_enable_waits_for_the_enable_delay() -> None:
     assert fired.enabled and fired.current_a == 6 and fired.timers.pv_action is PvAction.INACTIVE
 
 
+def test_pv_current_settles_before_it_changes_again() -> None:
+    """Readings taken right after a change still show the old flow; adding that surplus again would
+    overshoot to max current (the demo oscillated 6 A ↔ 16 A before this rule)."""
+    charging = replace(CONNECTED, enabled=True, charging=True, offered_current_a=6, phases_active=3)
+    surplus = site(-230 * 3 * 2)  # 2 A more on three phases
+    first = decide(PV, charging, surplus, Timers(), NOW)
+    assert (first.current_a, first.case) == (8, "pv-current")
+    # the grid meter has not caught up yet: the same surplus again, one second later
+    stale = decide(
+        PV, replace(charging, offered_current_a=8), surplus, first.timers, NOW + timedelta(seconds=1)
+    )
+    assert (stale.current_a, stale.case) == (8, "pv-settle")
+    settled = decide(
+        PV, replace(charging, offered_current_a=8), site(-230 * 3), stale.timers, NOW + timedelta(seconds=10)
+    )
+    assert (settled.current_a, settled.case) == (9, "pv-current")
+
+
+def test_pv_current_without_a_change_starts_no_settle_period() -> None:
+    charging = replace(CONNECTED, enabled=True, charging=True, offered_current_a=8, phases_active=3)
+    steady = decide(PV, charging, site(0), Timers(), NOW)
+    assert steady.current_a == 8 and steady.timers.pv_current_changed is None
+    more = decide(PV, charging, site(-230 * 3), steady.timers, NOW + timedelta(seconds=1))
+    assert (more.current_a, more.case) == (9, "pv-current")
+
+
+def test_pv_enable_starts_a_settle_period() -> None:
+    enabled = decide(PV, replace(CONNECTED, enabled=False), site(-230 * 3 * 10), on_connect(Timers()), NOW)
+    assert enabled.enabled and enabled.current_a == 6
+    charging = replace(CONNECTED, enabled=True, charging=True, offered_current_a=6, phases_active=3)
+    held = decide(PV, charging, site(-230 * 3 * 10), enabled.timers, NOW + timedelta(seconds=2))
+    assert (held.current_a, held.case) == (6, "pv-settle")
+
+
 def test_pv_enable_timer_resets_when_the_surplus_goes() -> None:
     inputs = replace(CONNECTED, enabled=False)
     first = decide(PV, inputs, site(-5000), Timers(), NOW)
