@@ -43,6 +43,10 @@ def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
 
 def mosquitto_config(port: int, persistence_dir: Path | None = None) -> str:
     lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "max_queued_messages 10000"]
+    # Without TCP_NODELAY, Nagle holds a PUBACK while earlier messages to that client are unacknowledged,
+    # and the client's delayed ACK releases it only after ~40 ms: every QoS 1 publish of a busy subscriber
+    # (the gateway) took ~40 ms, and its outbox sends one at a time (bench/RESULTS.md).
+    lines.append("set_tcp_nodelay true")
     if os.geteuid() == 0:
         # as root, mosquitto drops to user "mosquitto", which cannot write our persistence folder
         lines.append("user root")

@@ -230,6 +230,9 @@ class StateStore:
     # --- change notification ---------------------------------------------------------------------------
 
     def add_listener(self, listener: Listener) -> None:
+        if not self._listeners:
+            # Nothing was diffed while nobody listened: diff from the state the new client's welcome shows.
+            self._last_flat = self.welcome()
         self._listeners.append(listener)
 
     def remove_listener(self, listener: Listener) -> None:
@@ -242,7 +245,9 @@ class StateStore:
 
     def _schedule_flush(self) -> None:
         # Coalesce a burst of topics (a retained tree arrives as hundreds of messages) into one diff.
-        if self._flush_scheduled:
+        # Without a listener there is nobody to tell: rebuilding and diffing the whole state on every message
+        # kept the event loop busy (it delayed REST requests and the bus by hundreds of ms under load).
+        if self._flush_scheduled or not self._listeners:
             return
         try:
             loop = asyncio.get_running_loop()
