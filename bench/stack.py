@@ -40,7 +40,8 @@ ALL_SERVICES = ("meter-reader", "charger-actuator", "tariff-fetcher", "optimizer
 @dataclass
 class BenchStack:
     config: Config
-    home: SimulatedHome
+    home: SimulatedHome | None
+    """The in-process simulator (None when started with ``simulator=False``)."""
     base_url: str
     procs: dict[str, subprocess.Popen[bytes]]
     log_dir: Path
@@ -107,9 +108,11 @@ async def bench_stack(
     tmp: Path,
     data: dict[str, Any] | None = None,
     services: Sequence[str] = ALL_SERVICES,
+    *,
+    simulator: bool = True,
 ) -> AsyncIterator[BenchStack]:
-    """Broker, in-process simulator, ``services`` as child processes; waits until they are online (and the
-    gateway, when started, answers ``/api/health`` with 200)."""
+    """Broker, in-process simulator (unless ``simulator`` is False), ``services`` as child processes; waits
+    until they are online (and the gateway, when started, answers ``/api/health`` with 200)."""
     data = data if data is not None else bench_config()
     broker_port = free_port()
     gateway_port = free_port()
@@ -119,7 +122,9 @@ async def bench_stack(
     config_file.write_text(yaml.safe_dump(effective, sort_keys=False), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs: dict[str, subprocess.Popen[bytes]] = {}
-    async with embedded_broker(broker_port), serve_home(config.simulator) as home:
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(embedded_broker(broker_port))
+        home = await stack.enter_async_context(serve_home(config.simulator)) if simulator else None
         try:
             for name in services:
                 log = (tmp / f"{name}.log").open("wb")
