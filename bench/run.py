@@ -1,20 +1,33 @@
-"""Run every benchmark and print one JSON line each (``make bench``); copy the figures to RESULTS.md."""
+"""Run every benchmark with its defaults (``make bench``): each prints JSON lines and a human summary.
+
+Copy the figures to ``bench/RESULTS.md``. A benchmark whose module does not import is reported as skipped.
+"""
 
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
 
-BENCHMARKS = ["bench.reaction", "bench.planner", "bench.state_throughput"]
+from bench.machine import machine
+
+BENCHMARKS = [
+    "bench.planner",
+    "bench.devices",
+    "bench.optimizer_reaction",
+    "bench.reaction",
+    "bench.state_throughput",
+]
 
 
 def main() -> None:
+    print(json.dumps({"machine": machine()}), flush=True)
     for module in BENCHMARKS:
         try:
             importlib.import_module(module)
         except ImportError as error:
-            print(f'{{"benchmark": "{module}", "skipped": "{error}"}}')
+            print(json.dumps({"benchmark": module, "skipped": str(error)}), flush=True)
             continue
         subprocess.run([sys.executable, "-m", module], check=False)
 
