@@ -1,15 +1,17 @@
 """Benchmark: planner time for a 7-day horizon of 15-minute prices (target: well under 5 ms per plan).
 
-Run: ``PYTHONPATH=. python3 bench/planner.py``
+python -m bench.planner --runs 200
 """
 
 from __future__ import annotations
 
+import argparse
 import math
-import statistics
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from bench.stats import emit, summary_ms
 from services.optimizer.planner import plan
 from shared.messages import Rate
 
@@ -28,20 +30,21 @@ def rates_7d(start: datetime) -> list[Rate]:
     ]
 
 
-def timed(label: str, runs: int, fn: object) -> None:
+def timed(label: str, runs: int, fn: Callable[[], object]) -> None:
     samples = []
     for _ in range(runs):
-        t = time.perf_counter()
-        fn()  # type: ignore[operator]
-        samples.append((time.perf_counter() - t) * 1000)
-    samples.sort()
-    print(
-        f"{label:<48} median {statistics.median(samples):6.3f} ms  p95 {samples[int(runs * 0.95)]:6.3f} ms"
-        f"  max {samples[-1]:6.3f} ms  ({runs} runs)"
-    )
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    emit(f"planner: {label}", summary_ms(samples))
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=200, help="plans per case (the continuous case: a tenth)")
+    runs = parser.parse_args().runs
     now = datetime(2026, 11, 22, tzinfo=UTC)
     rates = rates_7d(now)
     target = now + timedelta(days=7)
@@ -51,23 +54,23 @@ def main() -> None:
     ]
     timed(
         "7 d × 15 min, 4 h required (cheapest slots)",
-        200,
+        runs,
         lambda: plan(rates, timedelta(hours=4), target, now=now),
     )
-    timed("7 d × 15 min, 40 h required", 200, lambda: plan(rates, timedelta(hours=40), target, now=now))
+    timed("7 d × 15 min, 40 h required", runs, lambda: plan(rates, timedelta(hours=40), target, now=now))
     timed(
         "7 d × 15 min, 4 h, precondition 1 h",
-        200,
+        runs,
         lambda: plan(rates, timedelta(hours=4), target, now=now, precondition=timedelta(hours=1)),
     )
     timed(
         "7 d × 60 min (normalised to 15 min), 4 h",
-        200,
+        runs,
         lambda: plan(hourly, timedelta(hours=4), target, now=now),
     )
     timed(
         "7 d × 15 min, 4 h, continuous window",
-        20,
+        max(1, runs // 10),
         lambda: plan(rates, timedelta(hours=4), target, now=now, continuous=True),
     )
 
