@@ -272,13 +272,18 @@ class Publisher:
         """Set when a retained topic of ours shows up that the last publish did not write."""
         self._last: set[str] = set()
         owned = SiteState(**{key: None for key in CURRENT_KEYS.values()})
+        # QoS 0: these subscriptions echo every key we publish back to us. At QoS 1 each echo needs our
+        # PUBACK, and with Nagle on our socket the next publish then waits for the broker's delayed ACK
+        # (~40 ms each: thousands of forecast keys took minutes and held up fresh prices behind them).
+        # Retained leftovers arrive at subscription time at any QoS.
         for topic, _ in encode_mqtt(self.prefix, owned):
-            bus.on(topic, self._on_retained)
+            bus.on(topic, self._on_retained, qos=0)
         bus.on(
             f"{self.prefix}/{mqtt_segment('forecast', SiteState.model_fields['forecast'])}/#",
             self._on_retained,
+            qos=0,
         )
-        bus.on(bus.topics.all_tariffs, self._on_retained)
+        bus.on(bus.topics.all_tariffs, self._on_retained, qos=0)
 
     async def _on_retained(self, message: BusMessage) -> None:
         if message.retain and message.payload:

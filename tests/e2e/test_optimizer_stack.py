@@ -42,10 +42,11 @@ VOLTAGE_V = 230
 MIN_POWER_W = MIN_CURRENT_A * PHASES * VOLTAGE_V
 """Surplus needed to start PV charging at the minimum current (enable threshold 0 W)."""
 
-ENABLE_DELAY_S = 3
-DISABLE_DELAY_S = 3
-DELAY_TOLERANCE_S = 0.5
-"""The optimizer and the gateway receive the same meter reading over MQTT, but not at the same instant."""
+ENABLE_DELAY_S = 4
+DISABLE_DELAY_S = 4
+DELAY_TOLERANCE_S = 1.0
+"""The optimizer and the gateway receive the same meter reading over MQTT, but not at the same instant.
+(Ignoring a delay shows as a wait of a few tenths of a second; a wrong delay is off by whole seconds.)"""
 
 INERT_BATTERY = {"capacity_kwh": 10, "soc_pct": 50, "max_charge_w": 0, "max_discharge_w": 0}
 """A battery that neither charges nor discharges: every watt of surplus or deficit shows at the grid."""
@@ -159,14 +160,15 @@ async def running(tmp_path: Path, config: dict[str, Any]) -> AsyncIterator[tuple
 
 # --- 1. PV: enable and disable delays as the simulated sun rises and sets ------------------------------
 
-# One simulated hour per real second: a 24 s day with 11 s of sun, rising 10 s after the simulator starts
-# (the other services are normally up by then). At 20 kW peak the surplus passes the 4.14 kW a car needs
-# at 6 A about 1.3 s after sunrise and falls below it about 1.3 s before sunset.
+# One simulated hour per real second: a 24 s day with 11 s of sun, rising 7 s after the simulator starts
+# (the other services are normally up by then; else the test waits for the next day). At 20 kW peak the
+# surplus passes the 4.14 kW a car needs at 6 A about 1.3 s after sunrise and falls below it about 1.3 s
+# before sunset.
 PV_DAY = {
     "start": "00:00",
     "speed": 3600,
     "timezone": "Europe/Berlin",
-    "sun": {"peak_w": 20000, "sunrise": "10:00", "sunset": "21:00"},
+    "sun": {"peak_w": 20000, "sunrise": "07:00", "sunset": "18:00"},
     "house": {"base_w": 100},
     "battery": INERT_BATTERY,
     # A huge battery so a day of solar charging moves the SoC by a few percent only (no SoC limit is hit).
@@ -345,6 +347,7 @@ async def test_plan_charges_in_the_cheapest_slots(tmp_path: Path) -> None:
 
             async def cheap_window_later() -> bool:
                 rates = await _grid_rates(http)
+                print("DBG", cheap_from, [r for r in rates if r[2] < 0.3][:3], rates[:1])
                 return any(start == cheap_from and value == pytest.approx(0.05) for start, _, value in rates)
 
             await wait_until(cheap_window_later, timeout=20)
@@ -381,6 +384,7 @@ async def test_plan_charges_in_the_cheapest_slots(tmp_path: Path) -> None:
             async def cheap_now() -> bool:
                 at = datetime.now(UTC)
                 rates = await _grid_rates(http)
+                print("DBG2", at, prices.requests, [r for r in rates if r[2] < 0.3][:3], rates[:2])
                 return any(start <= at < end and value < 0.1 for start, end, value in rates)
 
             await wait_until(cheap_now, timeout=20)
@@ -401,7 +405,7 @@ async def test_plan_charges_in_the_cheapest_slots(tmp_path: Path) -> None:
 
 # --- 3. A finished session when the car leaves ------------------------------------------------------------
 
-# Two simulated minutes per real second; the car is plugged in at start and leaves 15 real seconds later.
+# Two simulated minutes per real second; the car is plugged in at start and leaves 12 real seconds later.
 LEAVING_CAR = {
     "start": "08:00",
     "speed": 120,
@@ -418,7 +422,7 @@ LEAVING_CAR = {
             "phases": 3,
             "identifier": "04A1B2C3",
             "arrive": "07:00",
-            "leave": "08:30",
+            "leave": "08:24",
         }
     ],
 }
@@ -456,11 +460,15 @@ async def test_session_row_appears_when_the_car_leaves(tmp_path: Path) -> None:
         created = datetime.fromisoformat(row["created"])
         finished = datetime.fromisoformat(row["finished"])
         assert created < finished
+        assert row["chargeDuration"] / 1e9 <= (finished - created).total_seconds() + 1
         assert row["socStart"] == pytest.approx(35, abs=1)
         assert row["socEnd"] > row["socStart"]
         assert row["solarPercentage"] == 0
         assert row["price"] is not None and row["price"] > 0
         assert row["pricePerKWh"] is not None and row["pricePerKWh"] > 0
+        # /api/state shows the same energy for the last session (in Wh).
+        energy_wh = row["chargedEnergy"] * 1000
+        await probe.until(lambda s: abs(float(s.lp.get("chargedEnergy") or 0) - energy_wh) < 1, 10)
         # Exactly one row for the one connection.
         rows = _result(await probe.http.get("/api/sessions"))
         assert [r["id"] for r in rows] == [row["id"]]

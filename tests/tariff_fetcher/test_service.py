@@ -6,9 +6,11 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from services.tariff_fetcher.service import run, run_fetcher
 from shared.bus import Bus
@@ -162,3 +164,50 @@ async def test_provider_that_never_answers_times_out_and_says_so(
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_new_prices_are_not_held_up_behind_the_forecast_keys(
+    mqtt_settings: MqttSettings, probe: Probe
+) -> None:
+    """A refresh's prices reach the bus while the first publish's thousands of forecast keys go out.
+
+    The publisher listens to its own topics only to find retained leftovers. It used to do so at QoS 1, so
+    every key it published came back as a QoS 1 message it had to acknowledge; with Nagle on the client's
+    socket each following publish then waited for the broker's delayed ACK (~40 ms): some 3000 keys took
+    minutes, and prices fetched meanwhile stayed queued behind them (seen on the demo stack)."""
+    price = {"value": 100.0}  # EUR/MWh
+
+    def energy_charts(request: httpx.Request) -> httpx.Response:
+        now = datetime.now(UTC)
+        start = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+        starts = [int((start + timedelta(minutes=15 * i)).timestamp()) for i in range(96)]
+        return httpx.Response(200, json={"unix_seconds": starts, "price": [price["value"]] * len(starts)})
+
+    tariffs = {
+        "grid": {
+            "type": "custom",
+            "url": "https://api.energy-charts.info/price?bzn=DE-LU",
+            "jq": "[.unix_seconds, .price] | transpose | map({start: .[0], value: .[1]})",
+            "scale": 0.001,
+            "slot_minutes": 15,
+        },
+        "feedin": {"type": "fixed", "price": 0.08},
+        "refresh_s": 1,
+        "cache_file": None,
+    }
+    topic = f"{mqtt_settings.internal}/tariffs/grid"
+
+    def first_value(payload: str) -> float | None:
+        rates = json.loads(payload).get("rates") if payload else None
+        return float(rates[0]["value"]) if rates else None
+
+    stop = asyncio.Event()
+    upstream = Upstream(energy_charts)
+    main = run_fetcher(config_for(mqtt_settings, tariffs), stop, transport=upstream.transport)
+    async with running(main, stop):
+        await probe.wait_value(topic, lambda v: first_value(v) == 0.1)
+        price["value"] = 200.0
+        await probe.wait_value(topic, lambda v: first_value(v) == 0.2)
+        # ... and the forecast keys all went out too
+        count = await probe.wait_state("site/forecast/planner", lambda v: v.isdigit() and int(v) > 0)
+        await probe.wait_state(f"site/forecast/planner/{count}/3", lambda v: v == "0.2")
