@@ -347,7 +347,6 @@ async def test_plan_charges_in_the_cheapest_slots(tmp_path: Path) -> None:
 
             async def cheap_window_later() -> bool:
                 rates = await _grid_rates(http)
-                print("DBG", cheap_from, [r for r in rates if r[2] < 0.3][:3], rates[:1])
                 return any(start == cheap_from and value == pytest.approx(0.05) for start, _, value in rates)
 
             await wait_until(cheap_window_later, timeout=20)
@@ -384,7 +383,6 @@ async def test_plan_charges_in_the_cheapest_slots(tmp_path: Path) -> None:
             async def cheap_now() -> bool:
                 at = datetime.now(UTC)
                 rates = await _grid_rates(http)
-                print("DBG2", at, prices.requests, [r for r in rates if r[2] < 0.3][:3], rates[:2])
                 return any(start <= at < end and value < 0.1 for start, end, value in rates)
 
             await wait_until(cheap_now, timeout=20)
