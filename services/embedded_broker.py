@@ -42,7 +42,13 @@ def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
 
 
 def mosquitto_config(port: int, persistence_dir: Path | None = None) -> str:
-    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "max_queued_messages 10000"]
+    # set_tcp_nodelay: as in mosquitto/mosquitto.conf, small messages are not held back by Nagle's algorithm
+    lines = [
+        f"listener {port} 127.0.0.1",
+        "allow_anonymous true",
+        "max_queued_messages 10000",
+        "set_tcp_nodelay true",
+    ]
     # Without TCP_NODELAY, Nagle holds a PUBACK while earlier messages to that client are unacknowledged,
     # and the client's delayed ACK releases it only after ~40 ms: every QoS 1 publish of a busy subscriber
     # (the gateway) took ~40 ms, and its outbox sends one at a time (bench/RESULTS.md).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -164,6 +165,9 @@ class Bus:
             "username": s.user,
             "password": s.password.get_secret_value() if s.password else None,
             "keepalive": s.keepalive_s,
+            # Nagle off: a small publish must not wait for the ACK of the previous one (the broker delays
+            # ACKs by up to 40 ms), which made every QoS 1 exchange on a busy connection ~40 ms slower.
+            "socket_options": [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         }
 
     async def _run(self) -> None:
