@@ -42,17 +42,15 @@ def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
 
 
 def mosquitto_config(port: int, persistence_dir: Path | None = None) -> str:
-    # set_tcp_nodelay: as in mosquitto/mosquitto.conf, small messages are not held back by Nagle's algorithm
+    # set_tcp_nodelay, as in mosquitto/mosquitto.conf: with Nagle on, a PUBACK to a client that is also
+    # receiving a stream waits for that client's delayed ACK (~40 ms), so every QoS 1 publish of a busy
+    # subscriber (the gateway) took ~40 ms, and its outbox sends one at a time (bench/RESULTS.md).
     lines = [
         f"listener {port} 127.0.0.1",
         "allow_anonymous true",
         "max_queued_messages 10000",
         "set_tcp_nodelay true",
     ]
-    # Without TCP_NODELAY, Nagle holds a PUBACK while earlier messages to that client are unacknowledged,
-    # and the client's delayed ACK releases it only after ~40 ms: every QoS 1 publish of a busy subscriber
-    # (the gateway) took ~40 ms, and its outbox sends one at a time (bench/RESULTS.md).
-    lines.append("set_tcp_nodelay true")
     if os.geteuid() == 0:
         # as root, mosquitto drops to user "mosquitto", which cannot write our persistence folder
         lines.append("user root")
