@@ -42,8 +42,8 @@ VOLTAGE_V = 230
 MIN_POWER_W = MIN_CURRENT_A * PHASES * VOLTAGE_V
 """Surplus needed to start PV charging at the minimum current (enable threshold 0 W)."""
 
-ENABLE_DELAY_S = 4
-DISABLE_DELAY_S = 4
+ENABLE_DELAY_S = 3
+DISABLE_DELAY_S = 3
 DELAY_TOLERANCE_S = 1.0
 """The optimizer and the gateway receive the same meter reading over MQTT, but not at the same instant.
 (Ignoring a delay shows as a wait of a few tenths of a second; a wrong delay is off by whole seconds.)"""
@@ -160,15 +160,15 @@ async def running(tmp_path: Path, config: dict[str, Any]) -> AsyncIterator[tuple
 
 # --- 1. PV: enable and disable delays as the simulated sun rises and sets ------------------------------
 
-# One simulated hour per real second: a 24 s day with 11 s of sun, rising 7 s after the simulator starts
+# One simulated hour per real second: a 24 s day with 8 s of sun, rising 7 s after the simulator starts
 # (the other services are normally up by then; else the test waits for the next day). At 20 kW peak the
-# surplus passes the 4.14 kW a car needs at 6 A about 1.3 s after sunrise and falls below it about 1.3 s
+# surplus passes the 4.14 kW a car needs at 6 A about 0.9 s after sunrise and falls below it about 0.9 s
 # before sunset.
 PV_DAY = {
     "start": "00:00",
     "speed": 3600,
     "timezone": "Europe/Berlin",
-    "sun": {"peak_w": 20000, "sunrise": "07:00", "sunset": "18:00"},
+    "sun": {"peak_w": 20000, "sunrise": "07:00", "sunset": "15:00"},
     "house": {"base_w": 100},
     "battery": INERT_BATTERY,
     # A huge battery so a day of solar charging moves the SoC by a few percent only (no SoC limit is hit).
