@@ -32,6 +32,8 @@ from shared.topics import Topics
 
 STOP_GRACE_S = 1.0
 """How long ``Bus.stop`` waits for each shutdown step (flush, offline status, disconnect), in seconds."""
+MAX_IN_FLIGHT = 20
+"""QoS 1 publishes awaiting their PUBACK at once (paho's own in-flight window is 20)."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,10 @@ class Bus:
         self._outbox: deque[_Outgoing] = deque()
         self._outbox_ready = asyncio.Event()
         self._outbox_empty = asyncio.Event()
+        self._outbox_empty.set()
+        self._unacked: dict[int, _Outgoing] = {}
+        """Publishes handed to the client and not yet acknowledged, by send order."""
+        self._sequence = 0
         self._client: aiomqtt.Client | None = None
         self._pending: dict[str, asyncio.Future[Reply]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -223,18 +229,38 @@ class Bus:
                 await asyncio.sleep(1.0)
 
     async def _send(self, client: aiomqtt.Client) -> None:
-        while True:
-            while not self._outbox:
-                self._outbox_ready.clear()
+        """Send the outbox in order with up to ``MAX_IN_FLIGHT`` QoS 1 publishes awaiting their PUBACK, so a
+        request or command queued behind a burst of retained state is not held up one round trip per item."""
+        slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        try:
+            async with asyncio.TaskGroup() as group:  # a failed publish ends the connection (and the rest)
+                while True:
+                    while not self._outbox:
+                        self._outbox_ready.clear()
+                        await self._outbox_ready.wait()
+                    await slots.acquire()
+                    item = self._outbox.popleft()
+                    self._sequence += 1
+                    self._unacked[self._sequence] = item
+                    # tasks start in creation order, so the packets go out in outbox order
+                    group.create_task(self._publish_one(client, self._sequence, item, slots))
+        finally:
+            # Unacknowledged events go out again, in their order, after the reconnect (at least once);
+            # retained state is republished from the cache anyway.
+            lost = [item for _, item in sorted(self._unacked.items()) if not item.retain]
+            self._outbox.extendleft(reversed(lost))
+            self._unacked.clear()
+
+    async def _publish_one(
+        self, client: aiomqtt.Client, number: int, item: _Outgoing, slots: asyncio.Semaphore
+    ) -> None:
+        try:
+            await client.publish(item.topic, item.payload, qos=item.qos, retain=item.retain)
+            self._unacked.pop(number, None)
+            if not self._outbox and not self._unacked:
                 self._outbox_empty.set()
-                await self._outbox_ready.wait()
-            item = self._outbox.popleft()
-            try:
-                await client.publish(item.topic, item.payload, qos=item.qos, retain=item.retain)
-            except aiomqtt.MqttError:
-                if not item.retain:  # retained state is republished on reconnect anyway
-                    self._outbox.appendleft(item)
-                raise
+        finally:
+            slots.release()
 
     async def _flush(self) -> None:
         await self._outbox_empty.wait()

@@ -61,3 +61,22 @@ async def test_bad_payload_is_ignored_and_service_keeps_running(
         await probe.publish(f"{mqtt_settings.internal}/test", "7")
         assert await asyncio.wait_for(seen.get(), 5) == "7"  # the bad one raised, was logged, and skipped
         assert seen.empty()
+
+
+async def test_a_burst_of_events_arrives_complete_and_in_order(mqtt_settings: MqttSettings) -> None:
+    """Several publishes are in flight at once; the broker still sees them in the order they were queued."""
+    topic = f"{mqtt_settings.internal}/events/burst"
+    received = asyncio.Queue[str]()
+
+    async def on_event(message: BusMessage) -> None:
+        received.put_nowait(message.text)
+
+    consumer = Bus(mqtt_settings, "gateway")
+    consumer.on(topic, on_event)
+    async with consumer, Bus(mqtt_settings, "charger-actuator") as producer:
+        await consumer.wait_connected(5)
+        await producer.wait_connected(5)
+        for number in range(300):
+            producer.publish_nowait(topic, str(number), retain=False)
+        got = [await asyncio.wait_for(received.get(), 10) for _ in range(300)]
+    assert got == [str(number) for number in range(300)]
