@@ -127,24 +127,14 @@ class Bus:
         """Flush what is queued (briefly), say offline, disconnect."""
         if self._closing:
             return
-        client = self._client
-        if client is not None and self.connected.is_set():
+        if self._client is not None and self.connected.is_set():
+            # offline goes last through the outbox, so it follows everything queued before it
+            self.publish_nowait(self.topics.service_status(self.service), self._status_payload("offline"))
             try:
-                await asyncio.wait_for(self._flush(), timeout=STOP_GRACE_S)
-                await asyncio.wait_for(
-                    client.publish(
-                        self.topics.service_status(self.service),
-                        self._status_payload("offline"),
-                        qos=1,
-                        retain=True,
-                    ),
-                    timeout=STOP_GRACE_S,
-                )
-            except (TimeoutError, aiomqtt.MqttError) as error:
-                # the broker's last will says offline for us once it notices the connection is gone
-                self.log.warning(
-                    "broker not answering at shutdown", queued=len(self._outbox), error=repr(error)
-                )
+                await asyncio.wait_for(self._flush(), timeout=2 * STOP_GRACE_S)
+            except TimeoutError:
+                # a clean disconnect sends no last will: the status stays online until the service is back
+                self.log.warning("broker did not acknowledge before shutdown", queued=len(self._outbox))
         self._closing = True
         # aiomqtt's disconnect waits up to its 10 s operation timeout for the broker (and so does a QoS 1
         # publish in flight); a service stopping because the broker is gone must not hang that long.
