@@ -102,6 +102,10 @@ def local_time(value: datetime | None, zone: tzinfo) -> datetime | None:
     return aware.astimezone(zone) if aware is not None else None
 
 
+UNSET_TIME = "0001-01-01T00:00:00Z"
+"""evcc's zero time: ``finished`` while a session is still open (the spec's Timestamp is never null)."""
+
+
 def session_json(row: ChargingSession, zone: tzinfo) -> dict[str, Any]:
     """evcc's JSON keys; times RFC 3339 in local time, duration in ns, odometer to 0.1 km."""
     out: dict[str, Any] = {"id": row.id}
@@ -109,7 +113,7 @@ def session_json(row: ChargingSession, zone: tzinfo) -> dict[str, Any]:
         value = getattr(row, column.attr)
         if column.kind == "time":
             moment = local_time(value, zone)
-            value = moment.isoformat() if moment is not None else None
+            value = moment.isoformat() if moment is not None else UNSET_TIME
         elif column.attr == "odometer" and value is not None:
             value = round(value, 1)
         out[column.json] = value

@@ -100,6 +100,16 @@ async def test_session_lifecycle_is_idempotent_and_listed(config: Config, probe:
         assert datetime.fromisoformat(row["created"]) == datetime(2025, 3, 14, 8, 30, tzinfo=UTC)
 
 
+async def test_an_open_session_says_finished_at_evccs_zero_time(config: Config, probe: Probe) -> None:
+    async with running_gateway(config) as gw:
+        open_session = session_event("updated", "open", meter_start_kwh=5.0, charged_kwh=1.5)
+        await publish(probe, config, "session", open_session.model_dump_json())
+        await gw.ctx.writer.wait_handled(1)
+        (row,) = (await gw.client.get("/api/sessions")).json()["result"]
+        assert row["chargedEnergy"] == 1.5
+        assert row["finished"] == "0001-01-01T00:00:00Z"  # evcc's zero time; the spec's Timestamp is no null
+
+
 async def test_filters_csv_in_english_and_german(config: Config, probe: Probe, db_url: str) -> None:
     config.site.timezone = "Europe/Berlin"
     async with running_gateway(config, db_url) as gw:
