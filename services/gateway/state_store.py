@@ -23,6 +23,9 @@ from shared.logging import get_logger
 from shared.messages import RateSeries, ServiceStatus
 from shared.state import LoadpointState, SiteState, VehicleState
 
+WS_BATCH_S = 0.1
+"""Websocket updates are batched over this many seconds (a dashboard does not need more)."""
+
 M = TypeVar("M", bound=BaseModel)
 Listener = Callable[[dict[str, Any]], None]
 
@@ -244,7 +247,8 @@ class StateStore:
         return flatten_ws(self.api_state())
 
     def _schedule_flush(self) -> None:
-        # Coalesce a burst of topics (a retained tree arrives as hundreds of messages) into one diff.
+        # Coalesce what arrives within WS_BATCH_S (a retained tree is hundreds of messages, and the services
+        # publish every second) into one diff: each diff rebuilds and compares the whole state.
         # Without a listener there is nobody to tell: rebuilding and diffing the whole state on every message
         # kept the event loop busy (it delayed REST requests and the bus by hundreds of ms under load).
         if self._flush_scheduled or not self._listeners:
@@ -254,7 +258,7 @@ class StateStore:
         except RuntimeError:
             return
         self._flush_scheduled = True
-        loop.call_soon(self.flush)
+        loop.call_later(WS_BATCH_S, self.flush)
 
     def flush(self) -> None:
         """Diff the flattened state against the last one and tell every listener what changed."""
