@@ -8,7 +8,7 @@ written into it. A bad file refuses to load with the dotted path of the offendin
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
@@ -116,6 +116,10 @@ class OptimizerSettings(Strict):
     state_file: str = "data/optimizer-settings.json"
 
 
+HttpUrlText = Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")]
+"""An absolute http(s) URL without query or fragment, kept as text."""
+
+
 class GatewaySettings(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=7070, ge=0, le=65535)
@@ -124,6 +128,9 @@ class GatewaySettings(Strict):
     auth_required_for_setters: bool = False
     jwt_secret: SecretStr | None = None
     """From CHARGEBUS_GATEWAY__JWT_SECRET; generated and stored in the database when unset."""
+    public_url: HttpUrlText | None = None
+    """Where clients reach the gateway (e.g. ``https://energy.example.com`` behind a reverse proxy): the root
+    of the fleet API's absolute links. Unset: the URL each request came in on."""
 
 
 SimulatedModel = Literal[

@@ -22,6 +22,7 @@ def test_bundled_demo_config_is_valid() -> None:
         ({"loadpoints": [{"title": "x", "charger": "nope"}]}, "loadpoints.0.charger"),
         ({"site": {"grid": "missing"}}, "site.grid"),
         ({"meters": [{"name": "m", "type": "sdm", "usage": "solar"}]}, "meters.0.usage"),
+        ({"gateway": {"public_url": "energy.example.com"}}, "gateway.public_url"),
     ],
 )
 def test_bad_config_names_the_key(data: dict[str, object], key: str) -> None:

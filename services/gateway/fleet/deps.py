@@ -41,7 +41,10 @@ Db = Annotated[Session, Depends(fleet_db)]
 
 
 def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/v2"
+    """Root of the absolute links: ``gateway.public_url`` when set (behind a reverse proxy), else the URL
+    the request came in on."""
+    public = get_fleet(request).config.gateway.public_url
+    return (public or str(request.base_url)).rstrip("/") + "/v2"
 
 
 def user_id_from_header(value: str) -> str | None:

@@ -7,8 +7,9 @@ from datetime import timedelta
 from sqlmodel import select
 
 from services.gateway.fleet.models import FleetEvse
+from shared.config import Config
 from shared.db import ChargerStatusLog, CommandLog
-from tests.gateway.fleet.conftest import ALL_SCOPES, Fleet
+from tests.gateway.fleet.conftest import ALL_SCOPES, Fleet, ManualClock, running_fleet
 
 
 async def test_root_lists_collections_without_auth(fleet: Fleet) -> None:
@@ -17,6 +18,14 @@ async def test_root_lists_collections_without_auth(fleet: Fleet) -> None:
     assert response.json()["evses"] == f"{fleet.base}/v2/evses/"
     assert response.headers["EvEnergy-Version"] == "2"
     assert int(response.headers["X-RateLimit-Limit"]) >= int(response.headers["X-RateLimit-Remaining"])
+
+
+async def test_links_use_the_public_url_behind_a_reverse_proxy(config: Config, clock: ManualClock) -> None:
+    public = "https://energy.example.com/chargebus"
+    proxied = config.model_copy(update={"gateway": config.gateway.model_copy(update={"public_url": public})})
+    async with running_fleet(proxied, clock) as fleet:
+        root = (await fleet.http.get("/v2/")).json()
+        assert root["evses"] == f"{public}/v2/evses/"
 
 
 async def test_token_and_unauthorized(fleet: Fleet) -> None:
