@@ -170,8 +170,11 @@ class SimulatedRegister(Strict):
         "power_l3",
         "frequency",
         "soc",
+        "battery_mode",
+        "battery_charge_power",
     ]
-    """Quantity served (W, kWh, A, V, Hz, %)."""
+    """Quantity served (W, kWh, A, V, Hz, %); ``battery_mode`` (0 normal, 1 hold, 2 charge) and
+    ``battery_charge_power`` (W of mode charge) are writable."""
     address: int = Field(ge=0, le=65535)
     table: Literal["holding", "input"] = "holding"
     type: Literal["int16", "uint16", "int32", "uint32", "float32", "float64"] = "float32"

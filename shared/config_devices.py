@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -84,6 +85,53 @@ class MeterRegisterMap(Strict):
     """Battery capacity, kWh."""
 
 
+BatteryControlType = Literal["int16", "uint16", "int32", "uint32", "float32"]
+_CONTROL_WIDTH = {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2}
+_CONTROL_RANGE = {
+    "int16": (-0x8000, 0x7FFF), "uint16": (0, 0xFFFF),
+    "int32": (-0x80000000, 0x7FFFFFFF), "uint32": (0, 0xFFFFFFFF),
+}  # fmt: skip
+
+
+class BatteryControlWrite(Strict):
+    """One holding-register write of a battery mode: ``value`` encoded as ``type`` at ``address``."""
+
+    address: int = Field(ge=0, le=65535)
+    """0-based holding register address."""
+    value: float
+    """What to write (an integer for the integer types)."""
+    source: Literal["holding"] = "holding"
+    """Register table; only holding registers are writable."""
+    type: BatteryControlType = "uint16"
+    word_order: Literal["big", "little"] = "big"
+    """``big`` = high word first; ``little`` = low word first."""
+
+    @model_validator(mode="after")
+    def _fits(self) -> BatteryControlWrite:
+        if self.address + _CONTROL_WIDTH[self.type] > 65536:
+            raise ValueError(f"a {self.type} at {self.address} runs past register 65535")
+        if not math.isfinite(self.value):
+            raise ValueError("value must be a finite number")
+        if self.type in _CONTROL_RANGE:
+            lo, hi = _CONTROL_RANGE[self.type]
+            if self.value != int(self.value) or not lo <= self.value <= hi:
+                raise ValueError(f"value {self.value:g} is not a {self.type} ({lo}..{hi})")
+        return self
+
+
+class BatteryControl(Strict):
+    """How to put a Modbus battery into evcc's battery modes: the register writes of each mode."""
+
+    normal: list[BatteryControlWrite] = Field(min_length=1)
+    """Self-consumption: the battery runs on its own (also the safe fallback)."""
+    hold: list[BatteryControlWrite] = Field(min_length=1)
+    """No discharging."""
+    charge: list[BatteryControlWrite] = Field(min_length=1)
+    """Charge from the grid."""
+    watchdog_s: float = Field(default=60.0, gt=0)
+    """Back to ``normal`` when the optimizer is silent this long (or goes offline)."""
+
+
 MeterType = Literal["sunspec", "sdm", "sdm630", "sdm72", "modbus"]
 
 
@@ -101,9 +149,13 @@ class MeterConfig(Strict):
     """Battery capacity when the device does not report it."""
     registers: MeterRegisterMap | None = None
     """Register map, only for ``type: modbus``."""
+    battery_control: BatteryControl | None = None
+    """Register writes of the battery modes (``usage: battery`` only); makes the battery controllable."""
 
     @model_validator(mode="after")
     def _consistent(self) -> MeterConfig:
+        if self.battery_control is not None and self.usage is not MeterUsage.BATTERY:
+            raise ValueError(f"battery_control is only for usage battery, not {self.usage}")
         if self.type == "modbus" and self.registers is None:
             raise ValueError("type modbus needs a registers map")
         if self.type != "modbus" and self.registers is not None:

@@ -67,6 +67,10 @@ class MeterReading(Message):
     stale: bool = False
     """True when the meter did not answer; values are then the last good ones and must not be trusted."""
     error: str | None = None
+    battery_mode: Literal["normal", "hold", "charge"] | None = None
+    """Battery mode written to and read back from the device (``battery_control`` batteries only)."""
+    battery_mode_error: str | None = None
+    """Why the wanted battery mode is not applied (write refused, device away); retried with backoff."""
 
 
 # --- chargers -----------------------------------------------------------------------------------------

@@ -2,24 +2,33 @@
 
 Publishes ``<internal>/meters/<name>`` (MeterReading, retained) on every poll and the site keys of
 :mod:`services.meter_reader.site` whenever they change. A dead meter only makes its own reading stale.
+Batteries with a ``battery_control`` block follow the optimizer's ``site/batteryMode``
+(:mod:`services.meter_reader.battery`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from services.meter_reader.battery import BatteryModeController
 from services.meter_reader.drivers import driver_for
 from services.meter_reader.poller import MeterPoller
 from services.meter_reader.site import SiteLayout, site_state
-from services.meter_reader.transport import shared_links
-from shared.bus import Bus
+from services.meter_reader.transport import ModbusLink, shared_links
+from shared.bus import Bus, BusMessage
 from shared.config import Config
 from shared.logging import get_logger
 from shared.messages import MeterReading
 
 SERVICE = "meter-reader"
+OPTIMIZER = "optimizer"
+
+
+def connection_count(link: ModbusLink) -> Callable[[], int]:
+    return lambda: link.connections
 
 
 def utc_now() -> datetime:
@@ -33,13 +42,51 @@ async def run(config: Config, stop: asyncio.Event) -> None:
     layout = SiteLayout.from_config(config)
     readings: dict[str, MeterReading] = {}
     links, readers = shared_links([meter.modbus for meter in config.meters])
-    async with Bus(config.mqtt, SERVICE) as bus:
+    bus = Bus(config.mqtt, SERVICE)
+    controllers: dict[str, BatteryModeController] = {}
 
-        async def publish(result: MeterReading) -> None:
-            await bus.publish_model(bus.topics.meter(result.meter), result, retain=True)
-            readings[result.meter] = result
-            await bus.publish_state("site", site_state(layout, readings))
+    async def publish(result: MeterReading) -> None:
+        control = controllers.get(result.meter)
+        if control is not None:
+            result = result.model_copy(update=control.reading_fields())
+        await bus.publish_model(bus.topics.meter(result.meter), result, retain=True)
+        readings[result.meter] = result
+        await bus.publish_state("site", site_state(layout, readings))
 
+    def republish(meter: str) -> Callable[[], Awaitable[None]]:
+        async def again() -> None:
+            if meter in readings:
+                await publish(readings[meter])
+
+        return again
+
+    for meter, reader in zip(config.meters, readers, strict=True):
+        if meter.battery_control is not None:
+            controllers[meter.name] = BatteryModeController(
+                meter,
+                reader,
+                connection_count(reader.link),
+                republish(meter.name),
+                log=get_logger(SERVICE, device=meter.name),
+            )
+    if controllers:
+
+        async def on_mode(message: BusMessage) -> None:
+            for control in controllers.values():
+                control.on_mode(message.text)
+
+        async def on_updated(_message: BusMessage) -> None:
+            for control in controllers.values():
+                control.on_alive()
+
+        async def on_optimizer(message: BusMessage) -> None:
+            for control in controllers.values():
+                control.on_status(message.text)
+
+        bus.on(f"{bus.state_root}/site/batteryMode", on_mode)
+        bus.on(f"{bus.state_root}/updated", on_updated)
+        bus.on(bus.topics.service_status(OPTIMIZER), on_optimizer)
+    async with bus:
         await bus.publish_state("site", site_state(layout, readings))
         pollers = [
             MeterPoller(
@@ -52,11 +99,13 @@ async def run(config: Config, stop: asyncio.Event) -> None:
             )
             for meter, reader in zip(config.meters, readers, strict=True)
         ]
-        log.info("polling meters", meters=[m.name for m in config.meters])
+        log.info("polling meters", meters=[m.name for m in config.meters], battery_control=list(controllers))
         try:
             async with asyncio.TaskGroup() as group:
                 for poller in pollers:
                     group.create_task(poller.run(stop), name=f"meter-{poller.config.name}")
+                for name, control in controllers.items():
+                    group.create_task(control.run(stop), name=f"battery-{name}")
             await stop.wait()  # also with no meters configured: the site keys stay published until stop
         finally:
             for link in links:

@@ -88,8 +88,8 @@ def battery_device(meter: MeterConfig, reading: MeterReading | None) -> BatteryD
         soc=reading.soc_pct if reading else None,
         capacity=(reading.capacity_kwh if reading else None) or meter.capacity_kwh,
         energy=reading.energy_kwh if reading else None,
-        controllable=False,
-        error=_error(reading),
+        controllable=meter.battery_control is not None,
+        error=_error(reading) or (reading.battery_mode_error if reading else None),
     )
 
 

@@ -72,6 +72,8 @@ class ModbusLink:
         self.where = describe(connection)
         self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
         self._lock = asyncio.Lock()
+        self.connections = 0
+        """Connections opened so far: a change means the device may have lost what was written to it."""
 
     def _new_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
         c = self.connection
@@ -108,6 +110,7 @@ class ModbusLink:
         if not ok:
             self.close()
             raise DeviceError(f"cannot connect to {self.where}: {reason}")
+        self.connections += 1
         return client
 
     async def read(self, source: str, address: int, count: int, unit: int | None = None) -> list[int]:
@@ -139,6 +142,29 @@ class ModbusLink:
             raise DeviceError(f"{what}: short answer for {source} {address}+{count}")
         return registers[:count]
 
+    async def write(self, address: int, words: list[int], unit: int | None = None) -> None:
+        """Write holding registers from ``address`` (FC 6 for one word, FC 16 for several)."""
+        unit = self.connection.id if unit is None else unit
+        async with self._lock:
+            client = await self._connected()
+            what = f"{self.where} id {unit}"
+            if len(words) == 1:
+                call = client.write_register(address, words[0], device_id=unit)
+            else:
+                call = client.write_registers(address, words, device_id=unit)
+            try:
+                response = await asyncio.wait_for(call, self.connection.timeout_s + 1.0)
+            except (TimeoutError, ModbusIOException):
+                self.close()
+                raise DeviceError(f"{what}: no answer writing holding {address}") from None
+            except (ModbusException, OSError) as error:
+                self.close()
+                raise DeviceError(f"{what}: writing holding {address} failed: {error}") from None
+            if response.isError():
+                raise DeviceRefused(
+                    f"{what}: device refused write of holding {address} = {words}: {response}"
+                )
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -154,6 +180,9 @@ class UnitReader:
 
     async def read(self, source: str, address: int, count: int) -> list[int]:
         return await self.link.read(source, address, count, self.unit)
+
+    async def write(self, address: int, words: list[int]) -> None:
+        await self.link.write(address, words, self.unit)
 
 
 def shared_links(connections: list[ModbusConnection]) -> tuple[list[ModbusLink], list[UnitReader]]:

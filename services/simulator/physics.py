@@ -54,13 +54,28 @@ def house_power_w(local: datetime, house: HouseScenario) -> float:
     return house.base_w + sum(e.power_w for e in house.events if e.covers(local.time()))
 
 
-def battery_power_w(surplus_w: float, soc_pct: float, battery: BatteryScenario) -> float:
+BatteryMode = Literal["normal", "hold", "charge"]
+
+
+def battery_power_w(
+    surplus_w: float,
+    soc_pct: float,
+    battery: BatteryScenario,
+    mode: BatteryMode = "normal",
+    charge_w: float = 0.0,
+) -> float:
     """Self-consumption: charge from surplus, discharge to cover a deficit, within limits.
 
     ``surplus_w`` = pv − house − wallbox. Returns the battery power, > 0 discharging, < 0 charging (W).
+    ``mode`` (written by an energy manager): ``hold`` never discharges (surplus still charges it),
+    ``charge`` charges at ``charge_w`` whatever the surplus (from the grid if need be).
     """
+    if mode == "charge":
+        return -min(max(0.0, charge_w), battery.max_charge_w) if soc_pct < battery.max_soc_pct else 0.0
     if surplus_w > 0 and soc_pct < battery.max_soc_pct:
         return -min(surplus_w, battery.max_charge_w)
+    if mode == "hold":
+        return 0.0
     if surplus_w < 0 and soc_pct > battery.min_soc_pct:
         return min(-surplus_w, battery.max_discharge_w)
     return 0.0
@@ -221,6 +236,9 @@ class Simulation:
         self.pv_w = 0.0
         self.house_w = 0.0
         self.battery_w = 0.0
+        self.battery_mode: BatteryMode = "normal"
+        self.battery_charge_w = 0.0
+        """Power of the ``charge`` mode (W)."""
         self.points: dict[str, MeterPoint] = {
             name: MeterPoint(voltages_v=(scenario.voltage_v,) * 3, frequency_hz=scenario.frequency_hz)
             for name in ("grid", "pv", "battery", "charge", "house")
@@ -244,6 +262,16 @@ class Simulation:
         if phases not in (1, 3):
             raise ValueError(f"phases must be 1 or 3, not {phases}")
         self.wallbox.phases = 1 if phases == 1 else 3
+        self.recompute()
+
+    def set_battery_mode(self, mode: BatteryMode) -> None:
+        self.battery_mode = mode
+        self.recompute()
+
+    def set_battery_charge_w(self, power_w: float) -> None:
+        if not 0 <= power_w <= 1_000_000:
+            raise ValueError(f"charge power {power_w} W out of range")
+        self.battery_charge_w = power_w
         self.recompute()
 
     def plug_in(self, car: CarScenario, soc_pct: float | None = None) -> None:
@@ -316,7 +344,9 @@ class Simulation:
         self.pv_w = pv_power_w(local, sc.sun)
         self.house_w = house_power_w(local, sc.house)
         surplus = self.pv_w - self.house_w - sum(charge)
-        self.battery_w = battery_power_w(surplus, self.battery_soc_pct, sc.battery)
+        self.battery_w = battery_power_w(
+            surplus, self.battery_soc_pct, sc.battery, self.battery_mode, self.battery_charge_w
+        )
         pv, house, battery = _thirds(self.pv_w), _thirds(self.house_w), _thirds(self.battery_w)
         self.points["grid"].powers_w = grid_phase_powers_w(house, charge, pv, battery)
         self.points["pv"].powers_w = (-pv[0], -pv[1], -pv[2])
