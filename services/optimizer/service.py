@@ -352,7 +352,10 @@ class Optimizer:
             changed += await self.bus.publish_state(
                 "site", site_static_state(self.config, startup_completed=True)
             )
-        if changed and time.monotonic() - self.last_updated >= 1.0:
+        # `updated` is the control loop's heartbeat (gateway health, the meter-reader's battery watchdog and
+        # evcc clients watch it): on change, and at least once per tick when nothing changed.
+        since = time.monotonic() - self.last_updated
+        if since >= 1.0 and (changed or since >= self.config.optimizer.interval_s):
             self.last_updated = time.monotonic()
             await self.bus.publish(f"{self.bus.state_root}/updated", str(int(now.timestamp())))
 

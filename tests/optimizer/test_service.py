@@ -349,3 +349,12 @@ async def test_an_open_session_survives_an_optimizer_restart(config: Config, pro
         await probe.wait(lambda _: [e["kind"] for e in events()][-1:] == ["finished"])
     assert len({e["session_uid"] for e in events()}) == 1
     assert events()[-1]["charged_kwh"] == 2.5
+
+
+async def test_updated_is_a_heartbeat_even_when_nothing_changes(config: Config, probe: Probe) -> None:
+    """No inputs at all, so no state changes: `updated` must still move on, or health checks and the
+    meter-reader's battery watchdog would take a quiet site for a dead control loop."""
+    async with optimizer(config, probe):
+        first = int(await probe.wait_state("updated", lambda v: v.isdigit()))
+        later = await probe.wait_state("updated", lambda v: v.isdigit() and int(v) > first)
+        assert int(later) > first
