@@ -33,6 +33,13 @@ class ModbusConnection(Strict):
 
 MeterRegisterSource = Literal["holding", "input"]
 MeterRegisterType = Literal["int16", "uint16", "int32", "uint32", "float32", "float64"]
+REGISTER_WIDTH = {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2, "float64": 4}
+"""16-bit registers each type occupies."""
+
+
+def _check_span(address: int, dtype: str) -> None:
+    if address + REGISTER_WIDTH[dtype] > 65536:
+        raise ValueError(f"a {dtype} at {address} runs past register 65535")
 
 
 class MeterRegister(Strict):
@@ -57,9 +64,7 @@ class MeterRegister(Strict):
     def _fits(self) -> MeterRegister:
         if self.scale == 0 or self.scale != self.scale:
             raise ValueError("scale must be a non-zero number")
-        width = {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2, "float64": 4}[self.type]
-        if self.address + width > 65536:
-            raise ValueError(f"a {self.type} at {self.address} runs past register 65535")
+        _check_span(self.address, self.type)
         return self
 
 
@@ -86,7 +91,6 @@ class MeterRegisterMap(Strict):
 
 
 BatteryControlType = Literal["int16", "uint16", "int32", "uint32", "float32"]
-_CONTROL_WIDTH = {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2}
 _CONTROL_RANGE = {
     "int16": (-0x8000, 0x7FFF), "uint16": (0, 0xFFFF),
     "int32": (-0x80000000, 0x7FFFFFFF), "uint32": (0, 0xFFFFFFFF),
@@ -108,8 +112,7 @@ class BatteryControlWrite(Strict):
 
     @model_validator(mode="after")
     def _fits(self) -> BatteryControlWrite:
-        if self.address + _CONTROL_WIDTH[self.type] > 65536:
-            raise ValueError(f"a {self.type} at {self.address} runs past register 65535")
+        _check_span(self.address, self.type)
         if not math.isfinite(self.value):
             raise ValueError("value must be a finite number")
         if self.type in _CONTROL_RANGE:
