@@ -44,27 +44,7 @@ from services.simulator.registers import WriteRecord
 from shared.config_devices import MeterConfig
 from shared.logging import configure_logging
 from shared.messages import ChargerCommand, CommandReason, MeterReading
-from tests.support.modbus import Device, simulated_device
-
-GENERIC_DEVICE_MAP: list[dict[str, Any]] = [
-    {
-        "value": "power",
-        "address": 10,
-        "table": "input",
-        "type": "int32",
-        "word_order": "little",
-        "scale": 0.1,
-    },
-    {"value": "import", "address": 20, "type": "float64"},
-    {"value": "export", "address": 24, "type": "uint32", "scale": 0.001},
-    *({"value": f"voltage_l{i + 1}", "address": 30 + i, "type": "uint16", "scale": 0.1} for i in range(3)),
-]
-GENERIC_METER_MAP: dict[str, Any] = {
-    "power": {"address": 10, "source": "input", "type": "int32", "word_order": "little", "scale": 0.1},
-    "energy": {"address": 20, "type": "float64"},
-    "return_energy": {"address": 24, "type": "uint32", "scale": 0.001},
-    "voltages": [{"address": 30 + i, "type": "uint16", "scale": 0.1} for i in range(3)],
-}
+from tests.support.modbus import GENERIC_METER_MAP, GENERIC_METER_REGISTERS, Device, simulated_device
 
 METERS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     # label, simulated model, driver type, usage, extra device/meter settings
@@ -95,7 +75,7 @@ def _meter_config(dev: Device, driver: str, usage: str, extra: dict[str, Any]) -
 async def meter_poll(
     model: str, driver: str, usage: str, extra: dict[str, Any], runs: int
 ) -> dict[str, float]:
-    registers = GENERIC_DEVICE_MAP if model == "generic-meter" else []
+    registers = GENERIC_METER_REGISTERS if model == "generic-meter" else []
     async with simulated_device(model, registers=registers) as dev:
         config = _meter_config(dev, driver, usage, extra)
         link = ModbusLink(config.modbus)

@@ -20,7 +20,14 @@ from services.simulator.clock import ManualClock
 from shared.config import MqttSettings, parse_config
 from shared.config_devices import MeterConfig
 from shared.messages import MeterReading
-from tests.support.modbus import SUNNY_NOON, Device, simulated_device, simulated_home
+from tests.support.modbus import (
+    GENERIC_METER_MAP,
+    GENERIC_METER_REGISTERS,
+    SUNNY_NOON,
+    Device,
+    simulated_device,
+    simulated_home,
+)
 from tests.support.probe import Probe
 
 NOW = datetime(2026, 6, 21, 10, tzinfo=UTC)
@@ -103,42 +110,10 @@ async def test_sunspec_battery_power_soc_and_capacity() -> None:
 
 
 async def test_generic_map_against_the_simulated_generic_meter() -> None:
-    registers = [
-        {
-            "value": "power",
-            "address": 10,
-            "table": "input",
-            "type": "int32",
-            "word_order": "little",
-            "scale": 0.1,
-        },
-        {"value": "import", "address": 20, "type": "float64"},
-        {"value": "export", "address": 24, "type": "uint32", "scale": 0.001},
-        {"value": "voltage_l1", "address": 30, "type": "uint16", "scale": 0.1},
-        {"value": "voltage_l2", "address": 31, "type": "uint16", "scale": 0.1},
-        {"value": "voltage_l3", "address": 32, "type": "uint16", "scale": 0.1},
-    ]
     clock = ManualClock(SUNNY_NOON)
-    async with simulated_device("generic-meter", registers=registers, clock=clock) as dev:
+    async with simulated_device("generic-meter", registers=GENERIC_METER_REGISTERS, clock=clock) as dev:
         clock.advance(600)
-        config = config_for(
-            dev,
-            "modbus",
-            "grid",
-            registers={
-                "power": {
-                    "address": 10,
-                    "source": "input",
-                    "type": "int32",
-                    "word_order": "little",
-                    "scale": 0.1,
-                },
-                "energy": {"address": 20, "type": "float64"},
-                "return_energy": {"address": 24, "type": "uint32", "scale": 0.001},
-                "voltages": [{"address": 30 + i, "type": "uint16", "scale": 0.1} for i in range(3)],
-            },
-        )
-        result = await poll(config)
+        result = await poll(config_for(dev, "modbus", "grid", registers=GENERIC_METER_MAP))
         grid = dev.sim.points["grid"]
         assert result.power_w == pytest.approx(dev.state.grid_w, abs=0.1)
         assert result.energy_kwh == pytest.approx(grid.import_kwh)

@@ -57,6 +57,29 @@ from tests.support.broker import free_port
 SUNNY_NOON = datetime(2026, 6, 21, 12, 0, tzinfo=ZoneInfo("Europe/Berlin"))
 
 
+GENERIC_METER_REGISTERS: list[dict[str, Any]] = [
+    {
+        "value": "power",
+        "address": 10,
+        "table": "input",
+        "type": "int32",
+        "word_order": "little",
+        "scale": 0.1,
+    },
+    {"value": "import", "address": 20, "type": "float64"},
+    {"value": "export", "address": 24, "type": "uint32", "scale": 0.001},
+    *({"value": f"voltage_l{i + 1}", "address": 30 + i, "type": "uint16", "scale": 0.1} for i in range(3)),
+]
+"""A ``generic-meter`` device spread over three register blocks, in mixed types and word orders."""
+GENERIC_METER_MAP: dict[str, Any] = {
+    "power": {"address": 10, "source": "input", "type": "int32", "word_order": "little", "scale": 0.1},
+    "energy": {"address": 20, "type": "float64"},
+    "return_energy": {"address": 24, "type": "uint32", "scale": 0.001},
+    "voltages": [{"address": 30 + i, "type": "uint16", "scale": 0.1} for i in range(3)],
+}
+"""The generic ``modbus`` meter map that reads :data:`GENERIC_METER_REGISTERS`."""
+
+
 @dataclass
 class Device:
     """A running simulated device and the home around it."""
