@@ -27,10 +27,11 @@ import aiomqtt
 import httpx
 import yaml
 
-from services.demo import demo_config_data, effective_config, free_port
+from services.demo import effective_config, free_port
 from services.embedded_broker import embedded_broker
 from services.simulator.home import SimulatedHome, serve_home
 from shared.config import Config, parse_config
+from tests.e2e.stack import stack_config, wait_until
 
 ROOT = Path(__file__).parents[1]
 ALL_SERVICES = ("meter-reader", "charger-actuator", "tariff-fetcher", "optimizer", "gateway")
@@ -48,32 +49,14 @@ class BenchStack:
 
 
 def bench_config(overrides: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """The bundled demo home with the device ports moved to free ones and logging at ``warning``."""
-    data = demo_config_data(None)
-    sim = data.setdefault("simulator", {})
-    for meter in data["meters"]:
-        port = free_port()
-        sim[f"{meter['name']}_port"] = port
-        meter["modbus"]["port"] = port
-    sim["wallbox_port"] = data["chargers"][0]["modbus"]["port"] = free_port()
-    data["log"] = {"level": "warning"}
-    if overrides:
-        overrides(data)
-    return data
+    """The e2e tests' demo home (device ports moved to free ones) with logging at ``warning``."""
 
+    def quiet(data: dict[str, Any]) -> None:
+        data["log"] = {"level": "warning"}
+        if overrides:
+            overrides(data)
 
-async def wait_for(check: Callable[[], Any], timeout: float, what: str) -> None:
-    """Poll an outside process's observable state until ``check`` (sync or async) is truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        with contextlib.suppress(httpx.HTTPError, OSError):
-            result = check()
-            if asyncio.iscoroutine(result):
-                result = await result
-            if result:
-                return
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"{what} not reached within {timeout:g} s")
+    return stack_config(quiet)
 
 
 async def services_online(config: Config, services: Sequence[str], timeout: float = 60.0) -> None:
@@ -144,7 +127,7 @@ async def bench_stack(
                     async def healthy() -> bool:
                         return (await http.get("/api/health")).status_code == 200
 
-                    await wait_for(healthy, 90, "gateway health")
+                    await wait_until(healthy, timeout=90)
             yield BenchStack(config, home, base_url, procs, tmp)
         finally:
             await asyncio.to_thread(_stop, procs)
