@@ -31,7 +31,8 @@ from shared.tasks import cancel_and_wait
 from shared.topics import Topics
 
 STOP_GRACE_S = 1.0
-"""How long ``Bus.stop`` waits for each shutdown step (flush, offline status, disconnect), in seconds."""
+"""Seconds ``Bus.stop`` waits per shutdown step: twice this for the flush (offline status included), this
+for each of the two cancellations of the connection."""
 MAX_IN_FLIGHT = 20
 """QoS 1 publishes awaiting their PUBACK at once (paho's own in-flight window is 20)."""
 

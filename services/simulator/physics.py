@@ -55,6 +55,8 @@ def house_power_w(local: datetime, house: HouseScenario) -> float:
 
 
 BatteryMode = Literal["normal", "hold", "charge"]
+MAX_BATTERY_CHARGE_W = 1_000_000.0
+"""Upper bound of a written ``charge`` mode power (W); the battery's own limit applies below it."""
 
 
 def battery_power_w(
@@ -269,7 +271,7 @@ class Simulation:
         self.recompute()
 
     def set_battery_charge_w(self, power_w: float) -> None:
-        if not 0 <= power_w <= 1_000_000:
+        if not 0 <= power_w <= MAX_BATTERY_CHARGE_W:
             raise ValueError(f"charge power {power_w} W out of range")
         self.battery_charge_w = power_w
         self.recompute()

@@ -272,10 +272,10 @@ class Publisher:
         """Set when a retained topic of ours shows up that the last publish did not write."""
         self._last: set[str] = set()
         owned = SiteState(**{key: None for key in CURRENT_KEYS.values()})
-        # QoS 0: these subscriptions echo every key we publish back to us. At QoS 1 each echo needs our
-        # PUBACK, and with Nagle on our socket the next publish then waits for the broker's delayed ACK
-        # (~40 ms each: thousands of forecast keys took minutes and held up fresh prices behind them).
-        # Retained leftovers arrive at subscription time at any QoS.
+        # QoS 0: these subscriptions echo every key we publish back to us, and an echo needs no
+        # acknowledgement; at QoS 1 thousands of forecast keys each cost a PUBACK round trip (before the bus
+        # set TCP_NODELAY, ~40 ms each, holding fresh prices up for minutes). Retained leftovers arrive at
+        # subscription time at any QoS.
         for topic, _ in encode_mqtt(self.prefix, owned):
             bus.on(topic, self._on_retained, qos=0)
         bus.on(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from services.simulator.devices.base import DeviceEnv, Model
-from services.simulator.physics import BatteryMode, MeterPoint, Simulation
+from services.simulator.physics import MAX_BATTERY_CHARGE_W, BatteryMode, MeterPoint, Simulation
 from services.simulator.registers import DType, Point, Table, Value, item
 
 _TYPES: dict[str, DType] = {
@@ -44,8 +44,8 @@ def _mode(value: Value) -> BatteryMode:
 
 
 def _charge_power(value: Value) -> float:
-    if isinstance(value, (bool, str)) or not 0 <= float(value) <= 1_000_000:
-        raise ValueError("charge power must be 0–1000000 W")
+    if isinstance(value, (bool, str)) or not 0 <= float(value) <= MAX_BATTERY_CHARGE_W:
+        raise ValueError(f"charge power must be 0–{MAX_BATTERY_CHARGE_W:.0f} W")
     return float(value)
 
 
