@@ -34,9 +34,8 @@ from pymodbus.client import AsyncModbusTcpClient
 from bench.stack import bench_config, bench_stack
 from bench.stats import emit, summary_ms
 from shared.logging import configure_logging
-from tests.e2e.stack import demo_stack, stack_config, wait_until
+from tests.e2e.stack import ENABLED_REGISTER, demo_stack, healthy, stack_config, wait_until
 
-ENABLED_REGISTER = 1
 STAGES = ("request on bus", "command on bus", "reply on bus", "HTTP response", "register written")
 
 
@@ -65,7 +64,7 @@ async def measure(runs: int) -> dict[str, float]:
             demo_stack(Path(tmp), stack_config(_start_off)) as stack,
             httpx.AsyncClient(base_url=stack.base_url, timeout=10) as http,
         ):
-            await wait_until(lambda: _healthy(http), timeout=90)
+            await wait_until(lambda: healthy(http), timeout=90)
             modbus = AsyncModbusTcpClient("127.0.0.1", port=stack.wallbox_port)
             await modbus.connect()
             samples: list[float] = []
@@ -79,10 +78,6 @@ async def measure(runs: int) -> dict[str, float]:
             finally:
                 modbus.close()
     return summary_ms(samples)
-
-
-async def _healthy(http: httpx.AsyncClient) -> bool:
-    return (await http.get("/api/health")).status_code == 200
 
 
 class Probe:

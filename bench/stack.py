@@ -31,7 +31,7 @@ from services.demo import effective_config, free_port
 from services.embedded_broker import embedded_broker
 from services.simulator.home import SimulatedHome, serve_home
 from shared.config import Config, parse_config
-from tests.e2e.stack import stack_config, wait_until
+from tests.e2e.stack import healthy, stack_config, wait_until
 
 ROOT = Path(__file__).parents[1]
 ALL_SERVICES = ("meter-reader", "charger-actuator", "tariff-fetcher", "optimizer", "gateway")
@@ -123,11 +123,7 @@ async def bench_stack(
             base_url = f"http://127.0.0.1:{gateway_port}"
             if "gateway" in services:
                 async with httpx.AsyncClient(base_url=base_url, timeout=5) as http:
-
-                    async def healthy() -> bool:
-                        return (await http.get("/api/health")).status_code == 200
-
-                    await wait_until(healthy, timeout=90)
+                    await wait_until(lambda: healthy(http), timeout=90)
             yield BenchStack(config, home, base_url, procs, tmp)
         finally:
             await asyncio.to_thread(_stop, procs)

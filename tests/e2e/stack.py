@@ -35,6 +35,23 @@ class Stack:
         return int(self.config["chargers"][0]["modbus"]["port"])
 
 
+# The demo wallbox map (docs/simulator.md): holding 0 = status (1 A, 2 B, 3 C), 1 = enabled, 2 = 0.1 A.
+STATUS_REGISTER = 0
+ENABLED_REGISTER = 1
+CURRENT_REGISTER = 2
+
+
+def api_result(response: httpx.Response) -> Any:
+    """A REST answer's value, with or without evcc's ``{"result": …}`` wrapper."""
+    body = response.json()
+    return body["result"] if isinstance(body, dict) and "result" in body else body
+
+
+async def healthy(http: httpx.AsyncClient) -> bool:
+    """Whether the gateway says the control loop is alive."""
+    return (await http.get("/api/health")).status_code == 200
+
+
 def stack_config(overrides: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """The bundled demo home with every port moved to a free one."""
     data = demo_config_data(None)

@@ -10,13 +10,17 @@ import httpx
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
-from tests.e2e.stack import demo_stack, stack_config, wait_until
+from tests.e2e.stack import (
+    CURRENT_REGISTER,
+    ENABLED_REGISTER,
+    api_result,
+    demo_stack,
+    healthy,
+    stack_config,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
-
-# The demo wallbox map (services/simulator): holding 1 = enabled, 2 = max current in 0.1 A.
-ENABLED_REGISTER = 1
-CURRENT_REGISTER = 2
 
 
 def _start_off(config: dict[str, Any]) -> None:
@@ -29,17 +33,12 @@ async def _wallbox(client: AsyncModbusTcpClient) -> tuple[int, int]:
     return response.registers[ENABLED_REGISTER], response.registers[CURRENT_REGISTER]
 
 
-def _result(response: httpx.Response) -> Any:
-    body = response.json()
-    return body["result"] if isinstance(body, dict) and "result" in body else body
-
-
 async def test_mode_now_charges_and_off_stops(tmp_path: Path) -> None:
     async with (
         demo_stack(tmp_path, stack_config(_start_off)) as stack,
         httpx.AsyncClient(base_url=stack.base_url, timeout=5) as http,
     ):
-        await wait_until(lambda: _healthy(http), timeout=60)
+        await wait_until(lambda: healthy(http), timeout=60)
         modbus = AsyncModbusTcpClient("127.0.0.1", port=stack.wallbox_port)
         await modbus.connect()
         try:
@@ -47,7 +46,7 @@ async def test_mode_now_charges_and_off_stops(tmp_path: Path) -> None:
 
             response = await http.post("/api/loadpoints/1/mode/now")
             assert response.status_code == 200
-            assert _result(response) == "now"
+            assert api_result(response) == "now"
 
             async def charging_at_max() -> bool:
                 enabled, deci_amps = await _wallbox(modbus)
@@ -74,15 +73,11 @@ async def test_mode_now_charges_and_off_stops(tmp_path: Path) -> None:
         assert stack.proc.wait(timeout=30) == 0
 
 
-async def _healthy(http: httpx.AsyncClient) -> bool:
-    return (await http.get("/api/health")).status_code == 200
-
-
 async def _charge_power(http: httpx.AsyncClient) -> float | None:
     response = await http.get("/api/state", params={"jq": ".loadpoints[0].chargePower"})
     if response.status_code != 200:
         return None
-    value = _result(response)
+    value = api_result(response)
     return float(value) if isinstance(value, (int, float)) else None
 
 
@@ -112,10 +107,10 @@ async def test_the_demo_runs_on_another_mix_of_devices(tmp_path: Path) -> None:
         demo_stack(tmp_path, stack_config(_other_devices)) as stack,
         httpx.AsyncClient(base_url=stack.base_url, timeout=5) as http,
     ):
-        await wait_until(lambda: _healthy(http), timeout=60)
+        await wait_until(lambda: healthy(http), timeout=60)
 
         async def pv_and_grid_read() -> bool:
-            state = _result(await http.get("/api/state"))
+            state = api_result(await http.get("/api/state"))
             return bool(state.get("pvPower")) and state.get("grid", {}).get("power") is not None
 
         await wait_until(pv_and_grid_read, timeout=30)
@@ -125,7 +120,7 @@ async def test_the_demo_runs_on_another_mix_of_devices(tmp_path: Path) -> None:
         assert power > 1000  # the Alfen's own meter, read back through the actuator
 
         async def importing() -> bool:  # 11 kW of car is more than the sun gives: the grid meter sees it
-            grid = _result(await http.get("/api/state", params={"jq": ".grid.power"}))
+            grid = api_result(await http.get("/api/state", params={"jq": ".grid.power"}))
             return isinstance(grid, (int, float)) and grid > 0
 
         await wait_until(importing, timeout=20)

@@ -25,15 +25,22 @@ import httpx
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
-from tests.e2e.stack import Stack, demo_stack, stack_config, use_scenario, wait_until
+from tests.e2e.stack import (
+    CURRENT_REGISTER,
+    ENABLED_REGISTER,
+    STATUS_REGISTER,
+    Stack,
+    api_result,
+    demo_stack,
+    healthy,
+    stack_config,
+    use_scenario,
+    wait_until,
+)
 from tests.support.broker import free_port
 
 pytestmark = pytest.mark.e2e
 
-# The demo wallbox map (docs/simulator.md): holding 0 = status (1 A, 2 B, 3 C), 1 = enabled, 2 = 0.1 A.
-STATUS_REGISTER = 0
-ENABLED_REGISTER = 1
-CURRENT_REGISTER = 2
 STATUS_A = 1
 
 MIN_CURRENT_A = 6
@@ -53,11 +60,6 @@ INERT_BATTERY = {"capacity_kwh": 10, "soc_pct": 50, "max_charge_w": 0, "max_disc
 
 
 # --- observing the stack --------------------------------------------------------------------------------
-
-
-def _result(response: httpx.Response) -> Any:
-    body = response.json()
-    return body["result"] if isinstance(body, dict) and "result" in body else body
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ class Probe:
         sample = Sample(
             started,
             loop.time(),
-            _result(response),
+            api_result(response),
             registers[ENABLED_REGISTER],
             registers[CURRENT_REGISTER],
             registers[STATUS_REGISTER],
@@ -138,10 +140,6 @@ class Probe:
         return result
 
 
-async def _healthy(http: httpx.AsyncClient) -> bool:
-    return (await http.get("/api/health")).status_code == 200
-
-
 @contextlib.asynccontextmanager
 async def running(tmp_path: Path, config: dict[str, Any]) -> AsyncIterator[tuple[Stack, Probe]]:
     """The demo stack, healthy, with an HTTP and a Modbus client for looking at it."""
@@ -149,7 +147,7 @@ async def running(tmp_path: Path, config: dict[str, Any]) -> AsyncIterator[tuple
         demo_stack(tmp_path, config) as stack,
         httpx.AsyncClient(base_url=stack.base_url, timeout=5) as http,
     ):
-        await wait_until(lambda: _healthy(http), timeout=60)
+        await wait_until(lambda: healthy(http), timeout=60)
         modbus = AsyncModbusTcpClient("127.0.0.1", port=stack.wallbox_port)
         await modbus.connect()
         try:
@@ -315,7 +313,7 @@ async def _grid_rates(http: httpx.AsyncClient) -> list[tuple[datetime, datetime,
         return []
     return [
         (datetime.fromisoformat(r["start"]), datetime.fromisoformat(r["end"]), float(r["value"]))
-        for r in _result(response)["rates"]
+        for r in api_result(response)["rates"]
     ]
 
 
@@ -355,7 +353,7 @@ async def test_plan_charges_in_the_cheapest_slots(tmp_path: Path) -> None:
             stamp = target.isoformat().replace("+00:00", "Z")
             response = await http.post(f"/api/vehicles/ev/plan/soc/40/{stamp}")
             assert response.status_code == 200, response.text
-            assert _result(response)["soc"] == 40
+            assert api_result(response)["soc"] == 40
 
             # The cheap window is later: the plan waits for it and the car is not charged now.
             planned = await probe.until(
@@ -444,7 +442,7 @@ async def test_session_row_appears_when_the_car_leaves(tmp_path: Path) -> None:
 
         async def finished_session() -> dict[str, Any] | None:
             response = await probe.http.get("/api/sessions")
-            rows = _result(response) if response.status_code == 200 else []
+            rows = api_result(response) if response.status_code == 200 else []
             return next((r for r in rows if r.get("finished")), None)
 
         row = await wait_until(finished_session, timeout=20)
@@ -468,5 +466,5 @@ async def test_session_row_appears_when_the_car_leaves(tmp_path: Path) -> None:
         energy_wh = row["chargedEnergy"] * 1000
         await probe.until(lambda s: abs(float(s.lp.get("chargedEnergy") or 0) - energy_wh) < 1, 10)
         # Exactly one row for the one connection.
-        rows = _result(await probe.http.get("/api/sessions"))
+        rows = api_result(await probe.http.get("/api/sessions"))
         assert [r["id"] for r in rows] == [row["id"]]
