@@ -30,6 +30,11 @@ MODES: tuple[ModeName, ...] = ("normal", "hold", "charge")
 class ModeLink(Protocol):
     """Reads and writes registers of one device (a :class:`~services.meter_reader.transport.UnitReader`)."""
 
+    @property
+    def connections(self) -> int:
+        """Connections opened so far; a change means the device may have forgotten what was written."""
+        ...
+
     async def read(self, source: str, address: int, count: int) -> list[int]: ...
 
     async def write(self, address: int, words: list[int]) -> None: ...
@@ -102,7 +107,6 @@ class BatteryModeController:
         self,
         meter: MeterConfig,
         link: ModeLink,
-        connections: Callable[[], int],
         on_change: Callable[[], Awaitable[None]],
         *,
         log: Any,
@@ -112,7 +116,6 @@ class BatteryModeController:
         self.meter = meter
         self.control: BatteryControl = meter.battery_control
         self.link = link
-        self.connections = connections
         self.on_change = on_change
         self.log = log
         self.clock = clock
@@ -165,7 +168,7 @@ class BatteryModeController:
         wanted = self.source.wanted(now)
         if wanted is None:
             return check_s
-        reconnected = self._applied_on is not None and self.connections() != self._applied_on
+        reconnected = self._applied_on is not None and self.link.connections != self._applied_on
         if wanted == self.applied and not reconnected and self.error is None:
             return check_s
         before = (self.applied, self.error)
@@ -185,7 +188,7 @@ class BatteryModeController:
             else:
                 self.log.info("battery mode applied", mode=wanted, previous=before[0])
             self.applied, self.error, self.failures = wanted, None, 0
-            self._applied_on = self.connections()
+            self._applied_on = self.link.connections
             delay = check_s
         if (self.applied, self.error) != before:
             try:

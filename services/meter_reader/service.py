@@ -17,7 +17,7 @@ from services.meter_reader.battery import BatteryModeController
 from services.meter_reader.drivers import driver_for
 from services.meter_reader.poller import MeterPoller
 from services.meter_reader.site import SiteLayout, site_state
-from services.meter_reader.transport import ModbusLink, shared_links
+from services.meter_reader.transport import shared_links
 from shared.bus import Bus, BusMessage
 from shared.config import Config
 from shared.logging import get_logger
@@ -25,10 +25,6 @@ from shared.messages import MeterReading
 
 SERVICE = "meter-reader"
 OPTIMIZER = "optimizer"
-
-
-def connection_count(link: ModbusLink) -> Callable[[], int]:
-    return lambda: link.connections
 
 
 def utc_now() -> datetime:
@@ -65,7 +61,6 @@ async def run(config: Config, stop: asyncio.Event) -> None:
             controllers[meter.name] = BatteryModeController(
                 meter,
                 reader,
-                connection_count(reader.link),
                 republish(meter.name),
                 log=get_logger(SERVICE, device=meter.name),
             )

@@ -178,6 +178,10 @@ class UnitReader:
         self.link = link
         self.unit = unit
 
+    @property
+    def connections(self) -> int:
+        return self.link.connections
+
     async def read(self, source: str, address: int, count: int) -> list[int]:
         return await self.link.read(source, address, count, self.unit)
 

@@ -217,9 +217,7 @@ def controller(link: FakeLink, now: list[float]) -> BatteryModeController:
     async def nothing() -> None:
         return None
 
-    return BatteryModeController(
-        meter, link, lambda: link.connections, nothing, log=structlog.get_logger(), clock=lambda: now[0]
-    )
+    return BatteryModeController(meter, link, nothing, log=structlog.get_logger(), clock=lambda: now[0])
 
 
 def applied(ctl: BatteryModeController) -> str | None:
