@@ -7,11 +7,13 @@ reported the moment a read fails instead of being retried invisibly.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Protocol
 
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException, ModbusIOException
+from pymodbus.pdu import ModbusPDU
 
 from shared.config_devices import ModbusConnection
 
@@ -123,20 +125,12 @@ class ModbusLink:
         client = await self._connected()
         call = client.read_input_registers if source == "input" else client.read_holding_registers
         what = f"{self.where} id {unit}"
-        try:
-            response = await asyncio.wait_for(
-                call(address, count=count, device_id=unit), self.connection.timeout_s + 1.0
-            )
-        except (TimeoutError, ModbusIOException):  # pymodbus reports its own timeout as an I/O error
-            # A late answer would be taken for the next request's on RTU framing: start afresh.
-            self.close()
-            raise DeviceError(f"{what}: no answer reading {source} {address}+{count}") from None
-        except (ModbusException, OSError) as error:
-            self.close()
-            raise DeviceError(f"{what}: reading {source} {address}+{count} failed: {error}") from None
-        if response.isError():
-            # An exception response means the link is fine but the device refused the read.
-            raise DeviceRefused(f"{what}: device refused {source} {address}+{count}: {response}")
+        response = await self._exchange(
+            call(address, count=count, device_id=unit),
+            what,
+            action=f"reading {source} {address}+{count}",
+            subject=f"{source} {address}+{count}",
+        )
         registers = list(response.registers)
         if len(registers) < count:
             raise DeviceError(f"{what}: short answer for {source} {address}+{count}")
@@ -147,23 +141,34 @@ class ModbusLink:
         unit = self.connection.id if unit is None else unit
         async with self._lock:
             client = await self._connected()
-            what = f"{self.where} id {unit}"
             if len(words) == 1:
                 call = client.write_register(address, words[0], device_id=unit)
             else:
                 call = client.write_registers(address, words, device_id=unit)
-            try:
-                response = await asyncio.wait_for(call, self.connection.timeout_s + 1.0)
-            except (TimeoutError, ModbusIOException):
-                self.close()
-                raise DeviceError(f"{what}: no answer writing holding {address}") from None
-            except (ModbusException, OSError) as error:
-                self.close()
-                raise DeviceError(f"{what}: writing holding {address} failed: {error}") from None
-            if response.isError():
-                raise DeviceRefused(
-                    f"{what}: device refused write of holding {address} = {words}: {response}"
-                )
+            await self._exchange(
+                call,
+                f"{self.where} id {unit}",
+                action=f"writing holding {address}",
+                subject=f"write of holding {address} = {words}",
+            )
+
+    async def _exchange(
+        self, request: Awaitable[ModbusPDU], what: str, *, action: str, subject: str
+    ) -> ModbusPDU:
+        """One request/response: no answer or a broken link is a :class:`DeviceError` (and the next request
+        connects afresh); an exception response is a :class:`DeviceRefused` (the link is fine)."""
+        try:
+            response = await asyncio.wait_for(request, self.connection.timeout_s + 1.0)
+        except (TimeoutError, ModbusIOException):  # pymodbus reports its own timeout as an I/O error
+            # A late answer would be taken for the next request's on RTU framing: start afresh.
+            self.close()
+            raise DeviceError(f"{what}: no answer {action}") from None
+        except (ModbusException, OSError) as error:
+            self.close()
+            raise DeviceError(f"{what}: {action} failed: {error}") from None
+        if response.isError():
+            raise DeviceRefused(f"{what}: device refused {subject}: {response}")
+        return response
 
     def close(self) -> None:
         if self._client is not None:
