@@ -8,7 +8,7 @@ loadpoints in priority order.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from services.optimizer.settings import LoadpointSettings, SiteSettings, VehicleSettings
@@ -384,11 +384,6 @@ def scale_phases(
 
 
 # --- several loadpoints, one site budget ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SiteDecision:
-    decisions: Mapping[int, Decision] = field(default_factory=dict)
 
 
 def decide_site(

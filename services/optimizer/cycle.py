@@ -1,4 +1,9 @@
-"""One control cycle: snapshot + settings + timers + clock → decisions and the state to publish. Pure."""
+"""One control cycle: inputs + the controller's memory → decisions, commands, state and the next memory. Pure.
+
+:func:`run_cycle` takes one :class:`CycleInputs` (configuration, settings, the frozen snapshot, the clock's
+``now``) and one :class:`CycleMemory` (what earlier cycles remembered: timers, plan activity and locks, the
+command in force, the charger status last seen) and returns the whole next memory in its result.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from services.optimizer.commands import Commanded, Outgoing, next_command
+from services.optimizer.connection import ConnectionEvent, Transition, apply_transition, transition
 from services.optimizer.control import (
     Decision,
     LoadpointInputs,
@@ -14,6 +21,7 @@ from services.optimizer.control import (
     boost_active,
     decide_site,
     effective_max_power,
+    on_connect,
 )
 from services.optimizer.plans import GoalLock, PlanInputs, PlanState, evaluate
 from services.optimizer.settings import LoadpointSettings, Settings
@@ -27,18 +35,45 @@ from services.optimizer.site import (
     site_power,
 )
 from services.optimizer.snapshot import Snapshot, charge_power_w, current_rate, planner_rates, site_inputs
-from services.optimizer.state_view import loadpoint_state, site_settings_state
+from services.optimizer.state_view import LoadpointView, loadpoint_state, site_settings_state
 from shared.config import Config
-from shared.messages import Rate
+from shared.messages import ChargerStatus, Rate
 from shared.state import BatteryMode, LoadpointState, SiteState
 
 
 @dataclass(frozen=True)
-class Commanded:
-    """The last command sent to a loadpoint's charger."""
+class CycleInputs:
+    """Everything a cycle reads, frozen at its start."""
 
-    enabled: bool
-    current_a: float
+    config: Config
+    settings: Settings
+    defaults: Settings
+    """The configured defaults (a disconnect restores the per-connection settings from them)."""
+    snapshot: Snapshot
+    now: datetime
+    session_energy_wh: Mapping[int, float] = field(default_factory=dict)
+    refresh: bool = False
+    """Re-send every command in force (the tick), so the actuator's failsafe never trips while we live."""
+
+
+@dataclass(frozen=True)
+class LoadpointMemory:
+    timers: Timers = field(default_factory=Timers)
+    plan_active: bool = False
+    lock: GoalLock | None = None
+    """The SoC goal an active plan locked."""
+    commanded: Commanded | None = None
+    """The command in force (what the charger was last told)."""
+    status: ChargerStatus | None = None
+    """The charger status the last cycle saw: connect and disconnect are transitions from it."""
+
+
+@dataclass(frozen=True)
+class CycleMemory:
+    loadpoints: Mapping[int, LoadpointMemory] = field(default_factory=dict)
+
+    def loadpoint(self, lp: int) -> LoadpointMemory:
+        return self.loadpoints.get(lp) or LoadpointMemory()
 
 
 @dataclass(frozen=True)
@@ -51,19 +86,20 @@ class LoadpointEval:
 @dataclass(frozen=True)
 class CycleResult:
     decisions: Mapping[int, Decision]
-    timers: Mapping[int, Timers]
     loadpoints: Mapping[int, LoadpointEval]
     site_state: SiteState
     loadpoint_states: Mapping[int, LoadpointState]
+    memory: CycleMemory
+    """The memory the next cycle starts from."""
+    commands: Mapping[int, Outgoing] = field(default_factory=dict)
+    """Commands to publish now, per loadpoint."""
     settings_after: Settings | None = None
-    """Settings changed by the cycle itself (a finished plan deleted), else ``None``."""
+    """Settings the cycle changed itself (connect, disconnect, a finished plan deleted), else ``None``."""
+    events: tuple[ConnectionEvent, ...] = ()
     green_share_loadpoints: float = 0.0
     price_loadpoints: float | None = None
     """currency/kWh effective price of charging now."""
     co2_loadpoints: float | None = None
-    inputs: Mapping[int, LoadpointInputs] = field(default_factory=dict)
-    locks: Mapping[int, GoalLock] = field(default_factory=dict)
-    """SoC goals locked by active plans (carry into the next cycle)."""
 
 
 def smart_cost(limit: float | None, rates: list[Rate] | None, now: datetime) -> tuple[bool, datetime | None]:
@@ -124,23 +160,32 @@ def _finish_plan(settings: Settings, lp_id: int, lp: LoadpointSettings, state: P
     return settings
 
 
-def run_cycle(
-    config: Config,
-    settings: Settings,
-    snapshot: Snapshot,
-    timers: Mapping[int, Timers],
-    plan_active: Mapping[int, bool],
-    session_energy_wh: Mapping[int, float],
-    now: datetime,
-    commanded: Mapping[int, Commanded] | None = None,
-    locks: Mapping[int, GoalLock] | None = None,
-) -> CycleResult:
-    """One control cycle over a frozen snapshot.
+def _connections(
+    inputs: CycleInputs, memory: CycleMemory
+) -> tuple[Settings, dict[int, Timers], list[ConnectionEvent]]:
+    """Apply connect/disconnect transitions since the last cycle: settings and PV timers."""
+    settings = inputs.settings
+    timers: dict[int, Timers] = {}
+    events: list[ConnectionEvent] = []
+    for lp_id in settings.loadpoints:
+        remembered = memory.loadpoint(lp_id)
+        status = inputs.snapshot.chargers.get(lp_id)
+        kind = transition(remembered.status, status)
+        lp_timers = remembered.timers
+        if kind is not None and status is not None:
+            settings = apply_transition(settings, inputs.defaults, lp_id, kind, status)
+            if kind in (Transition.FIRST_SEEN, Transition.CONNECTED):
+                lp_timers = on_connect(lp_timers)
+            if kind is not Transition.FIRST_SEEN:
+                events.append(ConnectionEvent(lp_id, kind, settings.loadpoints[lp_id].vehicle))
+        timers[lp_id] = lp_timers
+    return settings, timers, events
 
-    ``commanded`` is what the optimizer last told each charger: like evcc's own ``enabled`` and
-    ``offeredCurrent`` it is the controller's memory, because the charger's status reports a command only
-    a moment after it was sent (deciding from the status alone would undo a fresh enable).
-    """
+
+def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
+    """One control cycle over a frozen snapshot and the memory of the cycles before."""
+    config, snapshot, now = inputs.config, inputs.snapshot, inputs.now
+    settings, timers, events = _connections(inputs, memory)
     site_in: SiteInputs | None = site_inputs(config, snapshot)
     power: SitePower | None = site_power(site_in, settings.site) if site_in is not None else None
     rates, _ = planner_rates(snapshot)
@@ -148,37 +193,36 @@ def run_cycle(
     feed_in_price = current_rate(snapshot.tariffs.get("feedin"), now)
     co2 = current_rate(snapshot.tariffs.get("co2"), now)
 
-    inputs: dict[int, LoadpointInputs] = {}
-    new_locks: dict[int, GoalLock] = {}
+    lp_inputs: dict[int, LoadpointInputs] = {}
+    locks: dict[int, GoalLock | None] = {}
     evals: dict[int, LoadpointEval] = {}
     boosts: dict[int, bool] = {}
     next_starts: dict[int, datetime | None] = {}
     feed_in_active: dict[int, bool] = {}
     updated = settings
     for lp_id, lp in settings.loadpoints.items():
-        base = loadpoint_inputs(config, settings, snapshot, lp_id, session_energy_wh.get(lp_id, 0.0))
-        last = (commanded or {}).get(lp_id)
+        remembered = memory.loadpoint(lp_id)
+        base = loadpoint_inputs(config, settings, snapshot, lp_id, inputs.session_energy_wh.get(lp_id, 0.0))
+        last = remembered.commanded
         if last is not None and base.connected:
             base = replace(
                 base, enabled=last.enabled, offered_current_a=last.current_a if last.enabled else 0.0
             )
-        vehicle = base.vehicle
         plan_state = evaluate(
             lp,
-            vehicle,
+            base.vehicle,
             PlanInputs(
                 connected=base.connected,
                 vehicle_soc_pct=base.vehicle_soc_pct,
                 session_energy_wh=base.session_energy_wh,
                 max_power_w=effective_max_power(lp, base),
-                was_active=plan_active.get(lp_id, False),
+                was_active=remembered.plan_active,
             ),
             rates,
             now,
-            (locks or {}).get(lp_id),
+            remembered.lock,
         )
-        if plan_state.lock is not None:
-            new_locks[lp_id] = plan_state.lock
+        locks[lp_id] = plan_state.lock
         if plan_state.finished:
             updated = _finish_plan(updated, lp_id, updated.loadpoints[lp_id], plan_state)
         cost_active, next_start = smart_cost(lp.smart_cost_limit, rates, now)
@@ -187,7 +231,7 @@ def run_cycle(
             and feed_in_price is not None
             and feed_in_price >= lp.smart_feed_in_priority_limit
         )
-        inputs[lp_id] = replace(
+        lp_inputs[lp_id] = replace(
             base, plan_active=plan_state.active, smart_cost_active=cost_active, smart_feed_in_active=feed_in
         )
         evals[lp_id] = LoadpointEval(plan_state, plan_state.active, cost_active)
@@ -195,8 +239,7 @@ def run_cycle(
         next_starts[lp_id] = next_start
         feed_in_active[lp_id] = feed_in
 
-    decisions = decide_site(settings.loadpoints, inputs, power, timers, now, boost=boosts)
-    new_timers = {lp_id: d.timers for lp_id, d in decisions.items()}
+    decisions = decide_site(settings.loadpoints, lp_inputs, power, timers, now, boost=boosts)
 
     # Site values.
     site_values: dict[str, object] = site_settings_state(
@@ -242,33 +285,49 @@ def run_cycle(
     site_state = SiteState.model_validate(site_values)
 
     lp_states: dict[int, LoadpointState] = {}
+    commands: dict[int, Outgoing] = {}
+    next_memory: dict[int, LoadpointMemory] = {}
     for lp_id, lp in settings.loadpoints.items():
         status = snapshot.chargers.get(lp_id)
+        decision = decisions[lp_id]
         lp_states[lp_id] = loadpoint_state(
-            lp_id,
-            config.loadpoints[lp_id - 1].title,
-            lp,
-            inputs[lp_id],
-            decisions[lp_id],
-            new_timers[lp_id],
-            evals[lp_id].plan,
-            smart_cost_active=evals[lp_id].smart_cost_active,
-            smart_cost_next_start=next_starts[lp_id],
-            smart_feed_in_active=feed_in_active[lp_id],
-            vehicle_name=lp.vehicle,
-            vehicle=inputs[lp_id].vehicle,
-            vehicle_identity=status.identifier if status else None,
+            LoadpointView(
+                id=lp_id,
+                title=config.loadpoints[lp_id - 1].title,
+                settings=lp,
+                inputs=lp_inputs[lp_id],
+                decision=decision,
+                plan=evals[lp_id].plan,
+                smart_cost_active=evals[lp_id].smart_cost_active,
+                smart_cost_next_start=next_starts[lp_id],
+                smart_feed_in_active=feed_in_active[lp_id],
+                vehicle_identity=status.identifier if status else None,
+            )
+        )
+        commanded = memory.loadpoint(lp_id).commanded
+        # No command before the charger's status is known: after a restart a blind "disabled" would
+        # interrupt a charge that the next status would have let run on.
+        outgoing = next_command(commanded, decision, now, refresh=inputs.refresh) if status else None
+        if outgoing is not None:
+            commands[lp_id] = outgoing
+            commanded = outgoing.command
+        next_memory[lp_id] = LoadpointMemory(
+            timers=decision.timers,
+            plan_active=evals[lp_id].plan_active,
+            lock=locks[lp_id],
+            commanded=commanded,
+            status=status,
         )
     return CycleResult(
         decisions=decisions,
-        timers=new_timers,
         loadpoints=evals,
         site_state=site_state,
         loadpoint_states=lp_states,
-        settings_after=updated if updated != settings else None,
+        memory=CycleMemory(next_memory),
+        commands=commands,
+        settings_after=updated if updated != inputs.settings else None,
+        events=tuple(events),
         green_share_loadpoints=share_lp,
         price_loadpoints=price_lp,
         co2_loadpoints=co2_lp,
-        inputs=inputs,
-        locks=new_locks,
     )

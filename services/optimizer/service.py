@@ -19,10 +19,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from services.optimizer import queries
-from services.optimizer.control import Decision, Timers, on_connect
-from services.optimizer.cycle import Commanded, CycleResult, run_cycle
+from services.optimizer.commands import Outgoing
+from services.optimizer.cycle import CycleInputs, CycleMemory, CycleResult, run_cycle
 from services.optimizer.parsers import Invalid
-from services.optimizer.plans import GoalLock
 from services.optimizer.sessions import OpenSessions, SessionTracker
 from services.optimizer.setters import LoadpointFacts, SetterContext, apply_setter
 from services.optimizer.settings import Settings, default_settings, merge_persisted
@@ -63,12 +62,9 @@ class Optimizer:
         self.settings: Settings = merge_persisted(self.defaults, stored) if stored else self.defaults
         self.published_vehicles: dict[str, VehicleState] = {}
         self.snapshot = Snapshot()
-        self.timers: dict[int, Timers] = {}
-        self.commanded: dict[int, Decision] = {}
-        self.plan_active: dict[int, bool] = {}
-        self.plan_locks: dict[int, GoalLock] = {}
+        self.memory = CycleMemory()
         # Sequence numbers start from the wall clock so they keep increasing across restarts.
-        self.seq = int(time.time() * 1000)
+        self.seq = int(clock().timestamp() * 1000)
         self.sessions = SessionTracker(config)
         self.session_store = JsonStore(sibling(config.optimizer.state_file, "sessions"), OpenSessions)
         saved_sessions = self._load(self.session_store)
@@ -121,19 +117,8 @@ class Optimizer:
             self.log.warning("status of unknown loadpoint ignored", loadpoint=status.loadpoint)
             return
         async with self.lock:
-            previous = self.snapshot.chargers.get(status.loadpoint)
             chargers = {**self.snapshot.chargers, status.loadpoint: status}
             self.snapshot = Snapshot(self.snapshot.meters, chargers, self.snapshot.tariffs)
-            lp = status.loadpoint
-            if previous is None:
-                # First status after our start: the vehicle may have been connected for hours, so only
-                # the PV timer is primed; the user's settings are not reset to the vehicle's defaults.
-                if status.connected:
-                    self.timers[lp] = on_connect(self.timers.get(lp, Timers()))
-            elif status.connected and not previous.connected:
-                self._connected(status)
-            elif previous.connected and not status.connected:
-                self._disconnected(lp)
         await self.cycle(tick=False)
 
     async def on_tariff(self, message: BusMessage) -> None:
@@ -143,38 +128,6 @@ class Optimizer:
         tariffs = {**self.snapshot.tariffs, series.usage.value: series}
         self.snapshot = Snapshot(self.snapshot.meters, self.snapshot.chargers, tariffs)
         await self.cycle(tick=False)
-
-    def _connected(self, status: ChargerStatus) -> None:
-        lp = status.loadpoint
-        self.timers[lp] = on_connect(self.timers.get(lp, Timers()))
-        settings = self.settings.loadpoints[lp]
-        vehicle = settings.vehicle
-        if status.identifier:
-            matched = next(
-                (n for n, v in self.settings.vehicles.items() if status.identifier in v.identifiers), None
-            )
-            vehicle = matched or vehicle
-        update: dict[str, Any] = {"vehicle": vehicle}
-        if vehicle and self.settings.vehicles[vehicle].mode is not None:
-            update["mode"] = self.settings.vehicles[vehicle].mode
-        self._save(self.settings.with_loadpoint(lp, settings.model_copy(update=update)))
-        self.log.info("vehicle connected", loadpoint=lp, vehicle=vehicle)
-
-    def _disconnected(self, lp: int) -> None:
-        """evcc resets the per-connection settings to the configured defaults on disconnect."""
-        default = self.defaults.loadpoints[lp]
-        current = self.settings.loadpoints[lp]
-        reset = current.model_copy(
-            update={
-                "mode": default.mode,
-                "limit_soc": 0,
-                "limit_energy_kwh": 0.0,
-                "battery_boost": False,
-                "vehicle": default.vehicle,
-            }
-        )
-        self._save(self.settings.with_loadpoint(lp, reset))
-        self.log.info("vehicle disconnected", loadpoint=lp)
 
     # --- settings -------------------------------------------------------------------------------------
 
@@ -249,7 +202,7 @@ class Optimizer:
             session_energy_wh={
                 lp: self.sessions.session_energy_kwh(lp) * 1000 for lp in self.settings.loadpoints
             },
-            plan_active=dict(self.plan_active),
+            plan_active={lp: m.plan_active for lp, m in self.memory.loadpoints.items()},
         )
 
     # --- the cycle ------------------------------------------------------------------------------------
@@ -257,27 +210,27 @@ class Optimizer:
     async def cycle(self, *, tick: bool) -> None:
         async with self.lock:
             now = self.clock()
-            result = run_cycle(
-                self.config,
-                self.settings,
-                self.snapshot,
-                self.timers,
-                self.plan_active,
-                {lp: self.sessions.session_energy_kwh(lp) * 1000 for lp in self.settings.loadpoints},
-                now,
-                {lp: Commanded(d.enabled, d.current_a) for lp, d in self.commanded.items()},
-                self.plan_locks,
+            inputs = CycleInputs(
+                config=self.config,
+                settings=self.settings,
+                defaults=self.defaults,
+                snapshot=self.snapshot,
+                now=now,
+                session_energy_wh={
+                    lp: self.sessions.session_energy_kwh(lp) * 1000 for lp in self.settings.loadpoints
+                },
+                refresh=tick,
             )
-            self.plan_locks = dict(result.locks)
-            self.timers = dict(result.timers)
-            self.plan_active = {lp: v.plan_active for lp, v in result.loadpoints.items()}
+            result = run_cycle(inputs, self.memory)
+            self.memory = result.memory
             if result.settings_after is not None:
                 self._save(result.settings_after)
-            for lp, decision in result.decisions.items():
-                # No command before the charger's status is known: after a restart a blind "disabled"
-                # would interrupt a charge that the next status would have let run on.
-                if lp in self.snapshot.chargers:
-                    await self._command(lp, decision, now, force=tick)
+            for change in result.events:
+                self.log.info(
+                    f"vehicle {change.transition.value}", loadpoint=change.loadpoint, vehicle=change.vehicle
+                )
+            for lp, outgoing in result.commands.items():
+                await self._command(lp, outgoing, now)
             vehicles = {lp: self._vehicle_title(v.vehicle) for lp, v in self.settings.loadpoints.items()}
             events = self.sessions.update(self.snapshot, result, now, vehicles)
         for event in events:
@@ -286,42 +239,28 @@ class Optimizer:
             self.save_sessions()
         await self._publish_state(result, now)
 
-    async def _command(self, lp: int, decision: Decision, now: datetime, *, force: bool) -> None:
-        previous = self.commanded.get(lp)
-        same = previous is not None and (
-            previous.enabled,
-            previous.current_a,
-            previous.phases,
-            previous.reason,
-        ) == (
-            decision.enabled,
-            decision.current_a,
-            decision.phases,
-            decision.reason,
-        )
-        if same and not force:
-            return
+    async def _command(self, lp: int, outgoing: Outgoing, now: datetime) -> None:
         self.seq += 1
+        sent = outgoing.command
         command = ChargerCommand(
             seq=self.seq,
-            enabled=decision.enabled,
-            current_a=round(decision.current_a, 3),
-            phases=decision.phases,
-            reason=decision.reason,
+            enabled=sent.enabled,
+            current_a=round(sent.current_a, 3),
+            phases=sent.phases,
+            reason=sent.reason,
             issued_at=now,
             valid_until=now + timedelta(seconds=self.config.optimizer.command_validity_s),
         )
-        self.commanded[lp] = decision
         await self.bus.publish_model(self.bus.topics.charger_command(lp), command, retain=False, qos=1)
-        if not same:
+        if outgoing.changed:
             self.log.info(
                 "charger command",
                 loadpoint=lp,
-                enabled=decision.enabled,
+                enabled=sent.enabled,
                 current_a=command.current_a,
-                phases=decision.phases,
-                reason=decision.reason.value,
-                case=decision.case,
+                phases=sent.phases,
+                reason=sent.reason.value,
+                case=sent.case,
             )
 
     async def _publish_vehicles(self) -> int:

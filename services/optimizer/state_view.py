@@ -6,13 +6,13 @@ the meter-reader, actuator and tariff-fetcher.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from services.optimizer.control import (
     Decision,
     LoadpointInputs,
-    Timers,
     effective_limit_soc,
     effective_max_current,
     effective_min_current,
@@ -64,22 +64,25 @@ def site_settings_state(site: SiteSettings, battery_configured: bool) -> dict[st
     return values
 
 
-def loadpoint_state(
-    lp_id: int,
-    title: str,
-    lp: LoadpointSettings,
-    inputs: LoadpointInputs,
-    decision: Decision,
-    timers: Timers,
-    plan: PlanState,
-    *,
-    smart_cost_active: bool,
-    smart_cost_next_start: datetime | None,
-    smart_feed_in_active: bool,
-    vehicle_name: str | None,
-    vehicle: VehicleSettings | None,
-    vehicle_identity: str | None,
-) -> LoadpointState:
+@dataclass(frozen=True)
+class LoadpointView:
+    """What one loadpoint's published state is built from (one cycle's facts about it)."""
+
+    id: int
+    title: str
+    settings: LoadpointSettings
+    inputs: LoadpointInputs
+    decision: Decision
+    plan: PlanState
+    smart_cost_active: bool = False
+    smart_cost_next_start: datetime | None = None
+    smart_feed_in_active: bool = False
+    vehicle_identity: str | None = None
+
+
+def loadpoint_state(view: LoadpointView) -> LoadpointState:
+    lp_id, lp, inputs, decision, plan = view.id, view.settings, view.inputs, view.decision, view.plan
+    timers, vehicle, title = decision.timers, inputs.vehicle, view.title
     goal = plan.goal
     slots = list(plan.slots)
     return LoadpointState(
@@ -123,15 +126,15 @@ def loadpoint_state(
         effectivePlanTime=goal.time if goal else None,
         effectivePlanSoc=goal.soc if goal and goal.soc is not None else 0,
         smartCostLimit=lp.smart_cost_limit,
-        smartCostActive=smart_cost_active,
-        smartCostNextStart=smart_cost_next_start,
+        smartCostActive=view.smart_cost_active,
+        smartCostNextStart=view.smart_cost_next_start,
         smartFeedInPriorityLimit=lp.smart_feed_in_priority_limit,
-        smartFeedInPriorityActive=smart_feed_in_active,
+        smartFeedInPriorityActive=view.smart_feed_in_active,
         batteryBoost=lp.battery_boost,
         batteryBoostLimit=lp.battery_boost_limit,
-        vehicleName=vehicle_name or "",
+        vehicleName=lp.vehicle or "",
         vehicleTitle=vehicle.title if vehicle else "",
-        vehicleIdentity=vehicle_identity,
+        vehicleIdentity=view.vehicle_identity,
         vehicleSoc=inputs.vehicle_soc_pct,
         vehicleLimitSoc=vehicle.limit_soc if vehicle else 0,
         vehicleDetectionActive=False,

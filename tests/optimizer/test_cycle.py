@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.optimizer.control import Timers, on_connect
-from services.optimizer.cycle import Commanded, run_cycle
+from services.optimizer.cycle import CycleInputs, CycleMemory, CycleResult, run_cycle
 from services.optimizer.settings import EnergyPlan, Settings, default_settings
 from services.optimizer.snapshot import Snapshot, battery_values, site_inputs
 from shared.config import Config, parse_config
@@ -38,6 +37,26 @@ CONFIG: Config = parse_config(
 )
 
 
+def cycle(
+    config: Config,
+    settings: Settings,
+    snap: Snapshot,
+    memory: CycleMemory | None = None,
+    *,
+    now: datetime = NOW,
+    session_wh: dict[int, float] | None = None,
+) -> CycleResult:
+    inputs = CycleInputs(
+        config=config,
+        settings=settings,
+        defaults=default_settings(config),
+        snapshot=snap,
+        now=now,
+        session_energy_wh=session_wh or {},
+    )
+    return run_cycle(inputs, memory or CycleMemory())
+
+
 def snapshot(
     grid_w: float, pv_w: float, *, enabled: bool = False, charging: bool = False, power: float = 0
 ) -> Snapshot:
@@ -58,25 +77,17 @@ def snapshot(
 
 def test_a_fresh_enable_survives_the_stale_charger_status() -> None:
     settings = default_settings(CONFIG)
-    first = run_cycle(CONFIG, settings, snapshot(-5000, 5400), {1: on_connect(Timers())}, {}, {}, NOW)
-    assert first.decisions[1].enabled
+    first = cycle(CONFIG, settings, snapshot(-5000, 5400))
+    assert first.decisions[1].enabled and first.commands[1].changed
     # the charger has not reported the enable yet; the controller remembers what it commanded
-    second = run_cycle(
-        CONFIG,
-        settings,
-        snapshot(-5000, 5400),
-        first.timers,
-        {},
-        {},
-        NOW + timedelta(seconds=1),
-        {1: Commanded(True, first.decisions[1].current_a)},
-    )
+    second = cycle(CONFIG, settings, snapshot(-5000, 5400), first.memory, now=NOW + timedelta(seconds=1))
     assert second.decisions[1].enabled
+    assert 1 not in second.commands  # nothing changed: no new command
 
 
 def test_site_keys_are_derived_from_the_meters() -> None:
     snap = snapshot(-1000, 5000, enabled=True, charging=True, power=1380)
-    result = run_cycle(CONFIG, default_settings(CONFIG), snap, {}, {}, {}, NOW)
+    result = cycle(CONFIG, default_settings(CONFIG), snap)
     site = result.site_state
     assert site.homePower == 5000 - 1000 - 1380
     assert site.greenShareHome == 1.0 and site.greenShareLoadpoints == 1.0
@@ -86,7 +97,7 @@ def test_site_keys_are_derived_from_the_meters() -> None:
 def test_a_missing_grid_reading_holds_pv_loadpoints() -> None:
     snap = snapshot(0, 0, enabled=True, charging=True, power=4140)
     snap = Snapshot(meters={"pv": snap.meters["pv"]}, chargers=snap.chargers)
-    result = run_cycle(CONFIG, default_settings(CONFIG), snap, {}, {}, {}, NOW)
+    result = cycle(CONFIG, default_settings(CONFIG), snap)
     assert result.decisions[1].case == "pv-hold" and result.decisions[1].enabled
     assert "homePower" not in result.site_state.model_fields_set
 
@@ -97,7 +108,7 @@ def test_a_finished_energy_plan_is_deleted() -> None:
         update={"energy_plan": EnergyPlan(time=NOW + timedelta(hours=3), energy_kwh=5)}
     )
     settings = settings.with_loadpoint(1, lp)
-    result = run_cycle(CONFIG, settings, snapshot(0, 0), {}, {}, {1: 5000.0}, NOW)
+    result = cycle(CONFIG, settings, snapshot(0, 0), session_wh={1: 5000.0})
     assert result.settings_after is not None
     assert result.settings_after.loadpoints[1].energy_plan is None
 
@@ -115,20 +126,20 @@ def test_smart_cost_charges_in_cheap_slots_of_the_planner_tariff() -> None:
     )
     snap = snapshot(500, 0)
     snap = Snapshot(meters=snap.meters, chargers=snap.chargers, tariffs={"planner": series})
-    result = run_cycle(CONFIG, settings, snap, {}, {}, {}, NOW)
+    result = cycle(CONFIG, settings, snap)
     assert result.decisions[1].case == "smartcost" and result.decisions[1].enabled
     state = result.loadpoint_states[1]
     assert state.smartCostActive is True
     assert state.smartCostNextStart == NOW + timedelta(hours=2)
     # above the limit: back to PV rules (no surplus → not charging)
     dear = settings.with_loadpoint(1, settings.loadpoints[1].model_copy(update={"smart_cost_limit": 0.05}))
-    assert not run_cycle(CONFIG, dear, snap, {}, {}, {}, NOW).decisions[1].enabled
+    assert not cycle(CONFIG, dear, snap).decisions[1].enabled
 
 
 def test_mode_now_reports_loadpoint_state() -> None:
     settings = default_settings(CONFIG)
     settings = settings.with_loadpoint(1, settings.loadpoints[1].model_copy(update={"mode": ChargeMode.NOW}))
-    result = run_cycle(CONFIG, settings, snapshot(0, 0), {}, {}, {}, NOW)
+    result = cycle(CONFIG, settings, snapshot(0, 0))
     state = result.loadpoint_states[1]
     assert state.mode is ChargeMode.NOW and state.name == "lp-1" and state.vehicleName == "ev"
     assert state.effectiveMaxCurrent == 16 and state.pvAction is not None
@@ -145,7 +156,7 @@ def test_remaining_energy_and_duration_to_the_limit() -> None:
     settings = settings.with_loadpoint(
         1, settings.loadpoints[1].model_copy(update={"mode": ChargeMode.NOW, "limit_soc": 80})
     )
-    state = run_cycle(CONFIG, settings, snap, {}, {}, {}, NOW).loadpoint_states[1]
+    state = cycle(CONFIG, settings, snap).loadpoint_states[1]
     assert state.chargeRemainingEnergy == 0.3 * 60 * 1000
     assert state.chargeRemainingDuration == round(0.3 * 60000 / 0.85 / 11000 * 3600)
 
@@ -190,5 +201,5 @@ def test_grid_charging_the_battery_below_the_price_limit() -> None:
     tariffs = {"grid": RateSeries(usage=TariffUsage.GRID, type=TariffType.PRICE_DYNAMIC, rates=rates)}
     settings = default_settings(config)
     settings = settings.with_site(settings.site.model_copy(update={"battery_grid_charge_limit": 0.12}))
-    site = run_cycle(config, settings, Snapshot(meters=meters, tariffs=tariffs), {}, {}, {}, NOW).site_state
+    site = cycle(config, settings, Snapshot(meters=meters, tariffs=tariffs)).site_state
     assert site.batteryMode == "charge" and site.batteryGridChargeActive is True
