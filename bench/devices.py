@@ -39,9 +39,9 @@ from bench.stack import bench_config, bench_stack
 from bench.stats import emit, summary_ms
 from services.meter_reader.drivers import driver_for
 from services.meter_reader.poller import MeterPoller
-from services.meter_reader.transport import ModbusLink
 from services.simulator.registers import WriteRecord
 from shared.config_devices import MeterConfig
+from shared.devices.modbus import ModbusLink
 from shared.logging import configure_logging
 from shared.messages import ChargerCommand, CommandReason, MeterReading
 from tests.support.modbus import GENERIC_METER_MAP, GENERIC_METER_REGISTERS, Device, simulated_device

@@ -10,7 +10,8 @@ import math
 from dataclasses import dataclass
 from typing import Protocol
 
-from services.charger_actuator.modbus_link import DeviceError, ModbusLink
+from shared.devices.errors import DeviceError
+from shared.devices.modbus import ModbusUnit
 from shared.messages import ChargeStatus
 
 Phases3 = tuple[float, float, float]
@@ -117,7 +118,7 @@ class ModbusDriver:
 
     capabilities: Capabilities
 
-    def __init__(self, link: ModbusLink, capabilities: Capabilities) -> None:
+    def __init__(self, link: ModbusUnit, capabilities: Capabilities) -> None:
         self.link = link
         self.capabilities = capabilities
 

@@ -18,10 +18,11 @@ from ulid import ULID
 from services.charger_actuator import control
 from services.charger_actuator.control import Apply, ControlState, Verdict
 from services.charger_actuator.driver import ChargerDriver, ChargerReading, quantize
-from services.charger_actuator.modbus_link import DeviceError
 from services.charger_actuator.status import build_status, loadpoint_state
 from shared.bus import Bus, BusMessage
 from shared.config_devices import ChargerConfig
+from shared.devices.errors import DeviceError
+from shared.devices.source import backoff_s
 from shared.logging import get_logger
 from shared.messages import (
     ChargerCommand,
@@ -39,7 +40,6 @@ Clock = Callable[[], datetime]
 WRITE_ATTEMPTS = 3
 """Tries per write before it is reported failed (then re-tried by sync with backoff)."""
 WRITE_RETRY_S = 0.2
-DEAD_BACKOFF_MAX_S = 30.0
 
 
 def utc_now() -> datetime:
@@ -232,11 +232,7 @@ class ChargerRunner:
     # --- the loop ---------------------------------------------------------------------------------------
 
     def _wait_s(self) -> float:
-        interval = self.config.interval_s
-        if self._dead_polls:
-            backoff: float = interval * 2.0 ** min(self._dead_polls - 1, 10)
-            return min(backoff, max(DEAD_BACKOFF_MAX_S, interval))
-        return interval
+        return backoff_s(self.config.interval_s, self._dead_polls)
 
     async def cycle(self) -> None:
         """One round: poll → write queued commands → decide (failsafe, sync, heartbeat) → write → publish."""

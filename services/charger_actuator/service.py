@@ -13,6 +13,7 @@ from services.charger_actuator.drivers.registry import create_driver
 from services.charger_actuator.runner import ChargerRunner
 from shared.bus import Bus, BusMessage
 from shared.config import Config
+from shared.devices.modbus import LinkPool
 from shared.logging import get_logger
 
 SERVICE = "charger-actuator"
@@ -21,6 +22,7 @@ SERVICE = "charger-actuator"
 def build_runners(config: Config, bus: Bus) -> list[ChargerRunner]:
     """A runner for every charger a loadpoint uses; the loadpoint id is its 1-based index."""
     log = get_logger(SERVICE)
+    pool = LinkPool()
     runners: list[ChargerRunner] = []
     for charger in config.chargers:
         try:
@@ -28,7 +30,7 @@ def build_runners(config: Config, bus: Bus) -> list[ChargerRunner]:
         except KeyError:
             log.warning("charger not used by any loadpoint, not driven", device=charger.name)
             continue
-        driver = create_driver(charger)
+        driver = create_driver(charger, pool)
         runners.append(ChargerRunner(bus, charger, loadpoint, driver, voltage_v=config.site.voltage_v))
     return runners
 

@@ -11,16 +11,20 @@ applied when the optimizer reports offline or has been silent for ``watchdog_s``
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from services.meter_reader.poller import backoff_s, describe_error
-from services.meter_reader.registers import WIDTH, DataType, encode
-from services.meter_reader.transport import DeviceError
+from pydantic import ValidationError
+
 from shared.config_devices import BatteryControl, BatteryControlWrite, MeterConfig
+from shared.devices.codec import WIDTH, DataType, encode
+from shared.devices.errors import DeviceError, describe_error
+from shared.devices.source import backoff_s
+from shared.encoding import decode_model
+from shared.messages import ServiceStatus
+from shared.state import BatteryMode, SiteState
 from shared.tasks import cancel_and_wait
 
 ModeName = Literal["normal", "hold", "charge"]
@@ -28,7 +32,7 @@ MODES: tuple[ModeName, ...] = ("normal", "hold", "charge")
 
 
 class ModeLink(Protocol):
-    """Reads and writes registers of one device (a :class:`~services.meter_reader.transport.UnitReader`)."""
+    """Reads and writes registers of one device (a :class:`~shared.devices.modbus.ModbusUnit`)."""
 
     @property
     def connections(self) -> int:
@@ -40,24 +44,25 @@ class ModeLink(Protocol):
     async def write(self, address: int, words: list[int]) -> None: ...
 
 
+_APPLIED: dict[BatteryMode, ModeName] = {BatteryMode.HOLD: "hold", BatteryMode.CHARGE: "charge"}
+
+
 def mode_name(payload: str) -> ModeName:
-    """The mode to apply for an optimizer ``batteryMode`` payload; anything but hold/charge means normal."""
-    text = payload.strip().strip('"').lower()
-    for mode in MODES:
-        if text == mode:
-            return mode
-    return "normal"
+    """The mode to apply for an optimizer ``site/batteryMode`` payload (decoded by the state schema);
+    anything but hold/charge — unknown, holdcharge, an unreadable payload — means normal."""
+    mode = decode_model(SiteState, {"site/batteryMode": payload}, "site").batteryMode
+    return _APPLIED.get(mode, "normal") if mode is not None else "normal"
 
 
-def optimizer_offline(payload: str) -> bool:
-    """Whether a ``chargebus/services/optimizer/status`` payload says offline (an empty one clears it)."""
+def optimizer_offline(payload: str) -> bool | None:
+    """Whether a ``chargebus/services/optimizer/status`` payload says offline; an empty one (the retained
+    status cleared) counts as offline, one that is not a :class:`ServiceStatus` says nothing (``None``)."""
     if not payload.strip():
         return True
     try:
-        data: Any = json.loads(payload)
-    except ValueError:
-        return payload.strip().lower() == "offline"
-    return isinstance(data, dict) and data.get("state") == "offline"
+        return ServiceStatus.model_validate_json(payload).state == "offline"
+    except ValidationError:
+        return None
 
 
 @dataclass
@@ -78,7 +83,9 @@ class ModeSource:
         self.seen_s = now_s
 
     def on_status(self, payload: str) -> None:
-        self.offline = optimizer_offline(payload)
+        offline = optimizer_offline(payload)
+        if offline is not None:
+            self.offline = offline
 
     def wanted(self, now_s: float) -> ModeName | None:
         """The mode to apply now; ``None`` while waiting for the optimizer's first word after start."""

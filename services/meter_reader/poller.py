@@ -14,28 +14,15 @@ from typing import Any
 
 from services.meter_reader.drivers import Driver
 from services.meter_reader.measurement import reading, stale
-from services.meter_reader.transport import RegisterReader
 from shared.config_devices import MeterConfig
+from shared.devices.errors import describe_error
+from shared.devices.modbus import RegisterReader
+from shared.devices.source import backoff_s
 from shared.messages import MeterReading
 from shared.tasks import cancel_and_wait
 
 Clock = Callable[[], datetime]
 Publish = Callable[[MeterReading], Awaitable[None]]
-
-BACKOFF_CAP_S = 30.0
-
-
-def backoff_s(interval_s: float, failures: int, cap_s: float = BACKOFF_CAP_S) -> float:
-    """Seconds to wait after ``failures`` consecutive failed polls: the interval, doubling per failure,
-    capped (a slow-polled meter is never retried less often than its interval)."""
-    if failures <= 0:
-        return interval_s
-    return max(interval_s, min(cap_s, interval_s * 2.0 ** (failures - 1)))
-
-
-def describe_error(error: BaseException) -> str:
-    text = str(error)
-    return text if text else type(error).__name__
 
 
 class MeterPoller:

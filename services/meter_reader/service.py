@@ -17,9 +17,9 @@ from services.meter_reader.battery import BatteryModeController
 from services.meter_reader.drivers import driver_for
 from services.meter_reader.poller import MeterPoller
 from services.meter_reader.site import SiteLayout, site_state
-from services.meter_reader.transport import shared_links
 from shared.bus import Bus, BusMessage
 from shared.config import Config
+from shared.devices.modbus import LinkPool
 from shared.logging import get_logger
 from shared.messages import MeterReading
 
@@ -37,7 +37,8 @@ async def run(config: Config, stop: asyncio.Event) -> None:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     layout = SiteLayout.from_config(config)
     readings: dict[str, MeterReading] = {}
-    links, readers = shared_links([meter.modbus for meter in config.meters])
+    pool = LinkPool()
+    readers = [pool.unit(meter.modbus) for meter in config.meters]
     bus = Bus(config.mqtt, SERVICE)
     controllers: dict[str, BatteryModeController] = {}
 
@@ -103,5 +104,4 @@ async def run(config: Config, stop: asyncio.Event) -> None:
                     group.create_task(control.run(stop), name=f"battery-{name}")
             await stop.wait()  # also with no meters configured: the site keys stay published until stop
         finally:
-            for link in links:
-                link.close()
+            pool.close()

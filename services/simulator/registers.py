@@ -10,23 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import math
-import struct
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
 
 from pymodbus.constants import ExcCodes
 from pymodbus.framer import FramerType
 
+from shared.devices.codec import (
+    DataType,
+    Kind,
+    WordOrder,
+    decode,
+    decode_string,
+    encode,
+    encode_string,
+    width,
+)
 from shared.logging import get_logger
 
 Value = float | int | str | bool
-DType = Literal["u16", "i16", "u32", "i32", "u64", "f32", "f64", "str", "bit"]
-WordOrder = Literal["big", "little"]
-"""``big`` = high word first; ``little`` = low word first (LSW first)."""
 
 
 class Table(StrEnum):
@@ -43,79 +48,14 @@ FC_TABLE: dict[int, Table] = {
     4: Table.INPUT,
 }  # fmt: skip
 
-_STRUCT: dict[str, tuple[str, int]] = {
-    "u16": ("H", 1), "i16": ("h", 1), "u32": ("I", 2), "i32": ("i", 2),
-    "u64": ("Q", 4), "f32": ("f", 2), "f64": ("d", 4),
-}  # fmt: skip
-
-_INT_RANGE: dict[str, tuple[int, int]] = {
-    "u16": (0, 0xFFFF), "i16": (-0x8000, 0x7FFF), "u32": (0, 0xFFFFFFFF),
-    "i32": (-0x80000000, 0x7FFFFFFF), "u64": (0, 0xFFFFFFFFFFFFFFFF),
-}  # fmt: skip
-
-
-def register_count(dtype: DType, size: int = 1) -> int:
-    if dtype == "str":
-        return size
-    if dtype == "bit":
-        return 1
-    return _STRUCT[dtype][1]
-
-
-def _words(data: bytes) -> list[int]:
-    return [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
-
-
-def encode(
-    value: Value,
-    dtype: DType,
-    *,
-    words: WordOrder = "big",
-    size: int = 1,
-    scale: float = 1.0,
-    lsb_first: bool = False,
-) -> list[int]:
-    """Registers holding ``value`` (physical units; raw = value / scale). Integers saturate, NaN → 0."""
-    if dtype == "str":
-        raw = str(value).encode("ascii", "replace")[: size * 2].ljust(size * 2, b"\0")
-        if lsb_first:
-            raw = b"".join(raw[i + 1 : i + 2] + raw[i : i + 1] for i in range(0, len(raw), 2))
-        return _words(raw)
-    if dtype == "bit":
-        return [1 if value else 0]
-    fmt, _ = _STRUCT[dtype]
-    number = float(value) / scale
-    if dtype in _INT_RANGE:
-        lo, hi = _INT_RANGE[dtype]
-        packed = struct.pack(f">{fmt}", 0 if math.isnan(number) else max(lo, min(hi, round(number))))
-    else:
-        packed = struct.pack(f">{fmt}", number)
-    regs = _words(packed)
-    return regs[::-1] if words == "little" else regs
-
-
-def decode(
-    regs: Sequence[int],
-    dtype: DType,
-    *,
-    words: WordOrder = "big",
-    scale: float = 1.0,
-    lsb_first: bool = False,
-) -> Value:
-    """The physical value held by ``regs`` (inverse of :func:`encode`)."""
-    if dtype == "str":
-        raw = b"".join(r.to_bytes(2, "big") for r in regs)
-        if lsb_first:
-            raw = b"".join(raw[i + 1 : i + 2] + raw[i : i + 1] for i in range(0, len(raw), 2))
-        return raw.rstrip(b"\0").decode("ascii", "replace")
-    if dtype == "bit":
-        return bool(regs[0])
-    fmt, _ = _STRUCT[dtype]
-    ordered = list(regs)[::-1] if words == "little" else list(regs)
-    (number,) = struct.unpack(f">{fmt}", b"".join(r.to_bytes(2, "big") for r in ordered))
-    if dtype in _INT_RANGE and scale == 1.0:
-        return int(number)
-    return float(number) * scale
+_INTEGERS = {
+    DataType.INT16,
+    DataType.UINT16,
+    DataType.INT32,
+    DataType.UINT32,
+    DataType.INT64,
+    DataType.UINT64,
+}
 
 
 @dataclass(frozen=True)
@@ -125,7 +65,7 @@ class Point:
     name: str
     table: Table
     address: int
-    dtype: DType
+    dtype: Kind
     read: Callable[[], Value]
     write: Callable[[Value], None] | None = None
     """Called with the decoded value of a register write; raise ``ValueError`` to refuse it."""
@@ -142,15 +82,29 @@ class Point:
 
     @property
     def count(self) -> int:
-        return register_count(self.dtype, self.size)
+        return width(self.dtype, self.size)
 
     def encode(self, value: Value) -> list[int]:
-        return encode(
-            value, self.dtype, words=self.words, size=self.size, scale=self.scale, lsb_first=self.lsb_first
-        )
+        """The registers of ``value`` (physical units; raw = value / scale); integers saturate as a device
+        register does, NaN reads 0."""
+        kind = DataType(self.dtype)
+        if kind is DataType.STRING:
+            return encode_string(str(value), self.size, lsb_first=self.lsb_first)
+        if kind is DataType.BIT:
+            return [1 if value else 0]
+        return encode(float(value) / self.scale, kind, self.words, saturate=True)
 
     def decode(self, regs: Sequence[int]) -> Value:
-        return decode(regs, self.dtype, words=self.words, scale=self.scale, lsb_first=self.lsb_first)
+        """The physical value held by ``regs`` (inverse of :meth:`encode`)."""
+        kind = DataType(self.dtype)
+        if kind is DataType.STRING:
+            return decode_string(regs, lsb_first=self.lsb_first)
+        if kind is DataType.BIT:
+            return bool(regs[0])
+        number = decode(regs, kind, self.words)
+        if kind in _INTEGERS and self.scale == 1.0:
+            return int(number)
+        return number * self.scale
 
 
 def const(value: Value) -> Callable[[], Value]:

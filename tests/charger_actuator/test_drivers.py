@@ -10,8 +10,8 @@ import pytest
 from services.charger_actuator.driver import ChargerDriver
 from services.charger_actuator.drivers.demo import DEMO_REGISTERS
 from services.charger_actuator.drivers.registry import create_driver
-from services.charger_actuator.modbus_link import DeviceError
 from shared.config_devices import ChargerConfig
+from shared.devices.errors import DeviceError
 from shared.messages import ChargeStatus
 from tests.support.modbus import Device, simulated_device
 

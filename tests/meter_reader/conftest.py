@@ -15,8 +15,8 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 from pymodbus.simulator.simcore import SimCore
 
-from services.meter_reader.registers import DataType as Word
-from services.meter_reader.registers import encode
+from shared.devices.codec import DataType as Word
+from shared.devices.codec import encode
 from tests.support.broker import free_port
 
 _TABLES = {3: "holding", 4: "input"}

@@ -13,9 +13,9 @@ import structlog
 
 from services.meter_reader.battery import BatteryModeController, ModeSource, mode_name
 from services.meter_reader.service import run
-from services.meter_reader.transport import DeviceRefused
 from shared.config import ConfigError, MqttSettings, parse_config
 from shared.config_devices import MeterConfig
+from shared.devices.errors import DeviceRefused
 from shared.messages import MeterReading
 from tests.support.modbus import Device, simulated_device
 from tests.support.probe import Probe
@@ -266,7 +266,7 @@ async def test_watchdog_reconnect_and_read_back() -> None:
 
 
 def test_mode_source_and_payloads() -> None:
-    assert mode_name("hold") == "hold" and mode_name('"charge"') == "charge"
+    assert mode_name("hold") == "hold" and mode_name('"charge"') == "normal"
     assert mode_name("unknown") == "normal" and mode_name("holdcharge") == "normal"
     source = ModeSource(watchdog_s=60.0, started_s=0.0)
     assert source.wanted(59.0) is None and source.wanted(60.0) == "normal"

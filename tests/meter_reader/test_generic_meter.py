@@ -13,9 +13,9 @@ from pymodbus.framer import FramerType
 
 from services.meter_reader.drivers import driver_for
 from services.meter_reader.poller import MeterPoller
-from services.meter_reader.registers import DataType, encode
-from services.meter_reader.transport import ModbusLink
 from shared.config_devices import MeterConfig
+from shared.devices.codec import DataType, encode
+from shared.devices.modbus import ModbusLink
 from shared.messages import MeterReading
 from tests.meter_reader.conftest import RegisterServer, ServerFactory, sdm_image
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from pymodbus.framer import FramerType
 
-from services.meter_reader.registers import DataType, encode
 from services.meter_reader.service import run
 from shared.config import Config, MqttSettings, parse_config
+from shared.devices.codec import DataType, encode
 from shared.messages import MeterReading
 from tests.meter_reader.conftest import RegisterServer, ServerFactory, sdm_image
 from tests.support.probe import Probe

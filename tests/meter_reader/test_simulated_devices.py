@@ -15,10 +15,10 @@ import yaml
 from services.meter_reader.drivers import driver_for
 from services.meter_reader.poller import MeterPoller
 from services.meter_reader.service import run
-from services.meter_reader.transport import ModbusLink
 from services.simulator.clock import ManualClock
 from shared.config import MqttSettings, parse_config
 from shared.config_devices import MeterConfig
+from shared.devices.modbus import ModbusLink
 from shared.messages import MeterReading
 from tests.support.modbus import (
     GENERIC_METER_MAP,

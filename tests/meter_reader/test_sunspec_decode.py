@@ -21,8 +21,8 @@ from services.meter_reader.drivers.sunspec import (
     span,
 )
 from services.meter_reader.measurement import Convention
-from services.meter_reader.registers import DataType, encode
-from services.meter_reader.transport import DeviceError
+from shared.devices.codec import DataType, encode
+from shared.devices.errors import DeviceError
 from shared.messages import MeterUsage
 
 NOT_IMPL_I16 = 0x8000

@@ -17,8 +17,9 @@ from services.charger_actuator.driver import (
     parse_status,
     verify_current,
 )
-from services.charger_actuator.modbus_link import DeviceError, ModbusLink
 from shared.config_devices import ChargerConfig
+from shared.devices.errors import DeviceError
+from shared.devices.modbus import LinkPool, ModbusUnit
 from shared.messages import ChargeStatus
 
 FIRMWARE = 0x01
@@ -55,7 +56,7 @@ def status_of(word: int) -> tuple[ChargeStatus, str | None]:
 
 
 class AblEmh(ModbusDriver):
-    def __init__(self, link: ModbusLink) -> None:
+    def __init__(self, link: ModbusUnit) -> None:
         super().__init__(link, Capabilities(current_step_a=DUTY_A, min_current_a=MIN_CURRENT_A))
         self._sensors: bool | None = None
         self._requested_a = MIN_CURRENT_A
@@ -80,7 +81,7 @@ class AblEmh(ModbusDriver):
         word = (await self.link.read("holding", STATUS, 1))[0]
         if word & 0xFF == OUTLET_DISABLED:
             # The outlet was switched off (e.g. after an error): re-arm it; the vehicle is still there.
-            await self.link.write_registers(MODIFY_STATE, [ENABLE_OUTLET])
+            await self.link.write(MODIFY_STATE, [ENABLE_OUTLET])
             status, fault = ChargeStatus.B, None
         else:
             status, fault = status_of(word)
@@ -103,7 +104,7 @@ class AblEmh(ModbusDriver):
 
     async def _write_duty(self, duty: int) -> None:
         await self._wake()
-        await self.link.write_registers(SET_CURRENT, [duty])
+        await self.link.write(SET_CURRENT, [duty])
         held = await self._duty()
         if held != duty:
             raise DeviceError(f"duty cycle not taken: wrote 0x{duty:04X}, device holds 0x{held:04X}")
@@ -125,5 +126,5 @@ class AblEmh(ModbusDriver):
         await self._write_duty(duty_of(self._requested_a) if enabled else DISABLED_DUTY)
 
 
-def create(config: ChargerConfig) -> AblEmh:
-    return AblEmh(ModbusLink(config.modbus))
+def create(config: ChargerConfig, pool: LinkPool) -> AblEmh:
+    return AblEmh(pool.unit(config.modbus))

@@ -6,7 +6,6 @@ Holding registers, float32 high word first. The max current register doubles as 
 
 from __future__ import annotations
 
-from services.charger_actuator.codec import decode_number, decode_string, encode_number, finite_or_zero
 from services.charger_actuator.driver import (
     Capabilities,
     ChargerReading,
@@ -15,8 +14,9 @@ from services.charger_actuator.driver import (
     verify_current,
     verify_equal,
 )
-from services.charger_actuator.modbus_link import ModbusLink
 from shared.config_devices import ChargerConfig
+from shared.devices.codec import decode, decode_string, encode, finite_or_zero
+from shared.devices.modbus import LinkPool, ModbusUnit
 from shared.messages import ChargeStatus
 
 VOLTAGES = 306
@@ -41,11 +41,11 @@ DEFAULT_ENABLE_CURRENT_A = 6.0
 
 def _f32(words: list[int], address: int, base: int) -> float:
     offset = address - base
-    return finite_or_zero(decode_number(words[offset : offset + 2], "float32"))
+    return finite_or_zero(decode(words[offset : offset + 2], "float32"))
 
 
 class AlfenEve(ModbusDriver):
-    def __init__(self, link: ModbusLink, *, physical_phases: int = 3) -> None:
+    def __init__(self, link: ModbusUnit, *, physical_phases: int = 3) -> None:
         super().__init__(
             link,
             Capabilities(
@@ -68,7 +68,7 @@ class AlfenEve(ModbusDriver):
         current = _f32(c, MAX_CURRENT, cbase)
         phases = c[PHASES - cbase]
         energy_offset = ENERGY - base
-        energy_wh = finite_or_zero(decode_number(m[energy_offset : energy_offset + 4], "float64"))
+        energy_wh = finite_or_zero(decode(m[energy_offset : energy_offset + 4], "float64"))
         return ChargerReading(
             status=status,
             enabled=current > 0,
@@ -82,10 +82,10 @@ class AlfenEve(ModbusDriver):
         )
 
     async def _held_current(self) -> float:
-        return finite_or_zero(decode_number(await self.link.read("holding", MAX_CURRENT, 2), "float32"))
+        return finite_or_zero(decode(await self.link.read("holding", MAX_CURRENT, 2), "float32"))
 
     async def _write_current(self, current_a: float) -> float:
-        await self.link.write_registers(MAX_CURRENT, encode_number(current_a, "float32"))
+        await self.link.write(MAX_CURRENT, encode(current_a, "float32"))
         held = await self._held_current()
         verify_current(current_a, held, 0.0)
         return held
@@ -101,9 +101,9 @@ class AlfenEve(ModbusDriver):
         await self._write_current(self._requested_a if enabled else 0.0)
 
     async def set_phases(self, phases: int) -> None:
-        await self.link.write_registers(PHASES, [phases])
+        await self.link.write(PHASES, [phases])
         verify_equal("phases", phases, (await self.link.read("holding", PHASES, 1))[0])
 
 
-def create(config: ChargerConfig) -> AlfenEve:
-    return AlfenEve(ModbusLink(config.modbus), physical_phases=config.phases)
+def create(config: ChargerConfig, pool: LinkPool) -> AlfenEve:
+    return AlfenEve(pool.unit(config.modbus), physical_phases=config.phases)

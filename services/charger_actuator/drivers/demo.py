@@ -9,7 +9,6 @@ in 0.1 A; 3 phases 1/3; 4–5 power W; 6–7 energy kWh; 8–9 vehicle SoC %; 10
 from __future__ import annotations
 
 from services.charger_actuator.drivers.generic import GenericModbusCharger
-from services.charger_actuator.modbus_link import ModbusLink
 from shared.config_devices import (
     ChargerConfig,
     ChargerEnableRegister,
@@ -17,6 +16,7 @@ from shared.config_devices import (
     ChargerRegisterMap,
     ChargerStatusRegister,
 )
+from shared.devices.modbus import LinkPool
 
 
 def _f32(address: int) -> ChargerRegister:
@@ -37,5 +37,5 @@ DEMO_REGISTERS = ChargerRegisterMap(
 )
 
 
-def create(config: ChargerConfig) -> GenericModbusCharger:
-    return GenericModbusCharger(ModbusLink(config.modbus), DEMO_REGISTERS, physical_phases=config.phases)
+def create(config: ChargerConfig, pool: LinkPool) -> GenericModbusCharger:
+    return GenericModbusCharger(pool.unit(config.modbus), DEMO_REGISTERS, physical_phases=config.phases)

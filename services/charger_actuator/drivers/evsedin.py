@@ -12,8 +12,8 @@ from services.charger_actuator.driver import (
     ModbusDriver,
     verify_current,
 )
-from services.charger_actuator.modbus_link import ModbusLink
 from shared.config_devices import ChargerConfig
+from shared.devices.modbus import LinkPool, ModbusUnit
 from shared.messages import ChargeStatus
 
 CURRENT = 1000
@@ -34,7 +34,7 @@ DEFAULT_ENABLE_CURRENT_A = 6.0
 
 
 class EvseDin(ModbusDriver):
-    def __init__(self, link: ModbusLink) -> None:
+    def __init__(self, link: ModbusUnit) -> None:
         super().__init__(link, Capabilities(current_step_a=1.0, min_current_a=6.0))
         self._milli: bool | None = None
         self._requested_a = DEFAULT_ENABLE_CURRENT_A
@@ -50,7 +50,7 @@ class EvseDin(ModbusDriver):
             return
         config = (await self.link.read("holding", CONFIG, 1))[0]
         if not config & MILLI_BIT:
-            await self.link.write_registers(CONFIG, [config | MILLI_BIT])
+            await self.link.write(CONFIG, [config | MILLI_BIT])
             config = (await self.link.read("holding", CONFIG, 1))[0]
         self._milli = bool(config & MILLI_BIT)
         self.capabilities = Capabilities(current_step_a=0.01 if self._milli else 1.0, min_current_a=6.0)
@@ -70,7 +70,7 @@ class EvseDin(ModbusDriver):
         )
 
     async def _write_current(self, current_a: float) -> float:
-        await self.link.write_registers(CURRENT, [round(current_a * self._factor)])
+        await self.link.write(CURRENT, [round(current_a * self._factor)])
         held = (await self.link.read("holding", CURRENT, 1))[0] / self._factor
         verify_current(current_a, held, self.capabilities.current_step_a)
         return held
@@ -95,5 +95,5 @@ class EvseDin(ModbusDriver):
         super().close()
 
 
-def create(config: ChargerConfig) -> EvseDin:
-    return EvseDin(ModbusLink(config.modbus))
+def create(config: ChargerConfig, pool: LinkPool) -> EvseDin:
+    return EvseDin(pool.unit(config.modbus))

@@ -6,14 +6,6 @@ and EVSE-DIN); the requested current is then remembered while disabled and writt
 
 from __future__ import annotations
 
-from services.charger_actuator.codec import (
-    NumberType,
-    decode_number,
-    decode_string,
-    encode_number,
-    finite_or_zero,
-    word_count,
-)
 from services.charger_actuator.driver import (
     Capabilities,
     ChargerReading,
@@ -23,13 +15,27 @@ from services.charger_actuator.driver import (
     verify_current,
     verify_equal,
 )
-from services.charger_actuator.drivers.block_read import read_registers
-from services.charger_actuator.modbus_link import DeviceError, ModbusLink
 from shared.config_devices import ChargerConfig, ChargerRegister, ChargerRegisterMap
+from shared.devices.codec import (
+    Block,
+    Image,
+    decode,
+    decode_string,
+    encode,
+    finite_or_zero,
+    plan_reads,
+    width,
+)
+from shared.devices.errors import DeviceError
+from shared.devices.modbus import LinkPool, ModbusUnit, read_image
 from shared.messages import ChargeStatus
 
 DEFAULT_ENABLE_CURRENT_A = 6.0
 """Current written on enable when no current was ever requested (the IEC minimum)."""
+MAX_SPAN = 100
+"""Registers per request (Modbus allows 125 registers / 2000 coils; stay well inside)."""
+MAX_GAP = 8
+"""Read across a gap of unused registers rather than send another request."""
 
 
 def register_step(reg: ChargerRegister) -> float:
@@ -40,13 +46,15 @@ def register_step(reg: ChargerRegister) -> float:
 def decode_value(reg: ChargerRegister, words: list[int]) -> float:
     if reg.type == "string":
         raise DeviceError(f"register {reg.address} is a string, a number was expected")
-    number_type: NumberType = reg.type
-    return finite_or_zero(decode_number(words, number_type, reg.word_order)) * reg.scale
+    return finite_or_zero(decode(words, reg.type, reg.word_order)) * reg.scale
 
 
 def encode_value(reg: ChargerRegister, value: float) -> list[int]:
-    number_type: NumberType = reg.type  # type: ignore[assignment]
-    return encode_number(value / reg.scale, number_type, reg.word_order)
+    return encode(value / reg.scale, reg.type, reg.word_order)
+
+
+def words_of(reg: ChargerRegister, image: Image) -> list[int]:
+    return image.words(reg.source, reg.address, width(reg.type, reg.length))
 
 
 def decode_status(regs: ChargerRegisterMap, words: list[int]) -> tuple[ChargeStatus, str | None]:
@@ -62,8 +70,19 @@ def decode_status(regs: ChargerRegisterMap, words: list[int]) -> tuple[ChargeSta
     return parse_status(letter)
 
 
+def all_registers(r: ChargerRegisterMap) -> list[ChargerRegister]:
+    singles = [r.status, r.current, r.enable, r.phases, r.power, r.energy, r.soc, r.identifier]
+    return [reg for reg in singles if reg is not None] + list(r.currents or []) + list(r.voltages or [])
+
+
+def read_plan(registers: ChargerRegisterMap) -> list[Block]:
+    """Every register of the map in as few requests as possible (gaps of up to 8 registers read across)."""
+    spans = [(reg.source, reg.address, width(reg.type, reg.length)) for reg in all_registers(registers)]
+    return plan_reads(spans, max_gap=MAX_GAP, max_count=MAX_SPAN)
+
+
 class GenericModbusCharger(ModbusDriver):
-    def __init__(self, link: ModbusLink, registers: ChargerRegisterMap, *, physical_phases: int = 3) -> None:
+    def __init__(self, link: ModbusUnit, registers: ChargerRegisterMap, *, physical_phases: int = 3) -> None:
         super().__init__(
             link,
             Capabilities(
@@ -74,38 +93,32 @@ class GenericModbusCharger(ModbusDriver):
         )
         self.registers = registers
         self._requested_a = DEFAULT_ENABLE_CURRENT_A
-
-    def _all(self) -> list[ChargerRegister]:
-        r = self.registers
-        singles = [r.status, r.current, r.enable, r.phases, r.power, r.energy, r.soc, r.identifier]
-        regs = [reg for reg in singles if reg is not None]
-        return regs + list(r.currents or []) + list(r.voltages or [])
+        self.blocks = read_plan(registers)
 
     async def _read_one(self, reg: ChargerRegister) -> list[int]:
-        return await self.link.read(reg.source, reg.address, word_count(reg.type, reg.length))
+        return await self.link.read(reg.source, reg.address, width(reg.type, reg.length))
 
-    def _triple(
-        self, regs: list[ChargerRegister] | None, words: dict[tuple[str, int], list[int]]
-    ) -> Phases3 | None:
+    @staticmethod
+    def _triple(regs: list[ChargerRegister] | None, image: Image) -> Phases3 | None:
         if regs is None:
             return None
-        a, b, c = (decode_value(reg, words[(reg.source, reg.address)]) for reg in regs)
+        a, b, c = (decode_value(reg, words_of(reg, image)) for reg in regs)
         return (a, b, c)
 
     async def read(self) -> ChargerReading:
         r = self.registers
-        words = await read_registers(self.link, self._all())
+        image = await read_image(self.link, self.blocks)
 
         def value(reg: ChargerRegister | None) -> float | None:
-            return None if reg is None else decode_value(reg, words[(reg.source, reg.address)])
+            return None if reg is None else decode_value(reg, words_of(reg, image))
 
-        status, fault = decode_status(r, words[(r.status.source, r.status.address)])
+        status, fault = decode_status(r, words_of(r.status, image))
         current = value(r.current) or 0.0
-        enabled = self._enabled_from(words, current)
+        enabled = self._enabled_from(image, current)
         phases = value(r.phases)
         identifier = None
         if r.identifier is not None:
-            identifier = decode_string(words[(r.identifier.source, r.identifier.address)]) or None
+            identifier = decode_string(words_of(r.identifier, image)) or None
         return ChargerReading(
             status=status,
             enabled=enabled,
@@ -113,25 +126,25 @@ class GenericModbusCharger(ModbusDriver):
             phases=int(phases) if phases in (1.0, 3.0) else None,
             power_w=value(r.power),
             energy_kwh=value(r.energy),
-            currents_a=self._triple(r.currents, words),
-            voltages_v=self._triple(r.voltages, words),
+            currents_a=self._triple(r.currents, image),
+            voltages_v=self._triple(r.voltages, image),
             identifier=identifier,
             soc_pct=value(r.soc),
             fault=fault,
         )
 
-    def _enabled_from(self, words: dict[tuple[str, int], list[int]], current_a: float) -> bool:
+    def _enabled_from(self, image: Image, current_a: float) -> bool:
         enable = self.registers.enable
         if enable is None:
             return current_a > 0
-        raw = words[(enable.source, enable.address)]
+        raw = words_of(enable, image)
         return (
             int(decode_value(enable, raw) if enable.source in ("holding", "input") else raw[0]) == enable.on
         )
 
     async def _write_current(self, current_a: float) -> float:
         reg = self.registers.current
-        await self.link.write_registers(reg.address, encode_value(reg, current_a))
+        await self.link.write(reg.address, encode_value(reg, current_a))
         held = decode_value(reg, await self._read_one(reg))
         verify_current(current_a, held, self.capabilities.current_step_a)
         return held
@@ -156,7 +169,7 @@ class GenericModbusCharger(ModbusDriver):
             held = (await self._read_one(enable))[0]
             verify_equal("enable", int(bool(raw)), held)
             return
-        await self.link.write_registers(enable.address, encode_value(enable, raw))
+        await self.link.write(enable.address, encode_value(enable, raw))
         held_value = int(decode_value(enable, await self._read_one(enable)))
         verify_equal("enable", raw, held_value)
 
@@ -165,11 +178,11 @@ class GenericModbusCharger(ModbusDriver):
         if reg is None:
             await super().set_phases(phases)
             return
-        await self.link.write_registers(reg.address, encode_value(reg, phases))
+        await self.link.write(reg.address, encode_value(reg, phases))
         verify_equal("phases", phases, int(decode_value(reg, await self._read_one(reg))))
 
 
-def create(config: ChargerConfig) -> GenericModbusCharger:
+def create(config: ChargerConfig, pool: LinkPool) -> GenericModbusCharger:
     if config.registers is None:
         raise DeviceError(f"charger {config.name}: type modbus needs registers")
-    return GenericModbusCharger(ModbusLink(config.modbus), config.registers, physical_phases=config.phases)
+    return GenericModbusCharger(pool.unit(config.modbus), config.registers, physical_phases=config.phases)

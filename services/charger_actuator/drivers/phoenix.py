@@ -8,7 +8,6 @@ on; the tag is then in holding 606 (16 registers of ASCII).
 
 from __future__ import annotations
 
-from services.charger_actuator.codec import decode_number, decode_string
 from services.charger_actuator.driver import (
     Capabilities,
     ChargerReading,
@@ -17,8 +16,10 @@ from services.charger_actuator.driver import (
     verify_current,
     verify_equal,
 )
-from services.charger_actuator.modbus_link import DeviceError, ModbusLink
 from shared.config_devices import ChargerConfig
+from shared.devices.codec import decode, decode_string
+from shared.devices.errors import DeviceError
+from shared.devices.modbus import LinkPool, ModbusUnit
 
 STATUS = 100
 """Input: status letter in the low byte."""
@@ -42,7 +43,7 @@ MIN_CURRENT_A = 6.0
 
 
 def _int32_lsw(words: list[int], offset: int) -> float:
-    return decode_number(words[offset : offset + 2], "int32", "little")
+    return decode(words[offset : offset + 2], "int32", "little")
 
 
 def _uint_lsw(words: list[int]) -> int:
@@ -50,7 +51,7 @@ def _uint_lsw(words: list[int]) -> int:
 
 
 class PhoenixEvEth(ModbusDriver):
-    def __init__(self, link: ModbusLink, *, millicurrent: bool | None = None, wallbe: bool = False) -> None:
+    def __init__(self, link: ModbusUnit, *, millicurrent: bool | None = None, wallbe: bool = False) -> None:
         super().__init__(link, self._capabilities(bool(millicurrent)))
         self._milli = millicurrent
         self._wallbe = wallbe
@@ -105,7 +106,7 @@ class PhoenixEvEth(ModbusDriver):
     async def set_current(self, current_a: float) -> float:
         if self._milli is None:
             await self._max_current_raw()
-        await self.link.write_registers(MAX_CURRENT, [round(current_a * self._factor)])
+        await self.link.write(MAX_CURRENT, [round(current_a * self._factor)])
         held = (await self.link.read("holding", MAX_CURRENT, 1))[0] / self._factor
         verify_current(current_a, held, self.capabilities.current_step_a)
         return held
@@ -115,9 +116,9 @@ class PhoenixEvEth(ModbusDriver):
         verify_equal("enable", int(enabled), (await self.link.read("coil", ENABLE, 1))[0])
 
 
-def create(config: ChargerConfig) -> PhoenixEvEth:
+def create(config: ChargerConfig, pool: LinkPool) -> PhoenixEvEth:
     return PhoenixEvEth(
-        ModbusLink(config.modbus),
+        pool.unit(config.modbus),
         millicurrent=config.millicurrent,
         wallbe=config.type == "wallbe",
     )

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from services.charger_actuator.driver import ChargerDriver
 from services.charger_actuator.drivers import abl, alfen, demo, evsedin, generic, phoenix
 from shared.config_devices import ChargerConfig
+from shared.devices.modbus import LinkPool
 
-DRIVERS: dict[str, Callable[[ChargerConfig], ChargerDriver]] = {
+DRIVERS: dict[str, Callable[[ChargerConfig, LinkPool], ChargerDriver]] = {
     "alfen": alfen.create,
     "phoenix": phoenix.create,
     "wallbe": phoenix.create,
@@ -19,9 +20,10 @@ DRIVERS: dict[str, Callable[[ChargerConfig], ChargerDriver]] = {
 }
 
 
-def create_driver(config: ChargerConfig) -> ChargerDriver:
+def create_driver(config: ChargerConfig, pool: LinkPool | None = None) -> ChargerDriver:
+    """The driver of ``config``; Modbus chargers on one serial line or gateway share ``pool``'s link."""
     try:
         factory = DRIVERS[config.type]
     except KeyError:
         raise ValueError(f"charger {config.name}: unknown type {config.type!r}") from None
-    return factory(config)
+    return factory(config, pool or LinkPool())

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from services.meter_reader.measurement import Convention, Measured
-from services.meter_reader.transport import RegisterReader
+from shared.devices.modbus import RegisterReader
 
 
 @dataclass(frozen=True)

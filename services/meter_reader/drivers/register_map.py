@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 from services.meter_reader.drivers.base import Sample
 from services.meter_reader.measurement import Convention, Measured, phases
-from services.meter_reader.registers import WIDTH, Block, DataType, decode, find_block, plan_reads
-from services.meter_reader.transport import RegisterReader
 from shared.config_devices import MeterRegister, MeterRegisterMap
+from shared.devices.codec import WIDTH, Block, DataType, Image, decode, plan_reads
+from shared.devices.modbus import RegisterReader, read_image
 
 
 def _registers(regs: MeterRegisterMap) -> Iterator[MeterRegister]:
@@ -24,20 +24,18 @@ def read_plan(regs: MeterRegisterMap) -> list[Block]:
     return plan_reads([(r.source, r.address, WIDTH[DataType(r.type)]) for r in _registers(regs)])
 
 
-def value_of(register: MeterRegister, blocks: list[Block], images: list[list[int]]) -> float:
+def value_of(register: MeterRegister, image: Image) -> float:
     """One register's value (scaled, inverted) out of the read results."""
-    width = WIDTH[DataType(register.type)]
-    block = find_block(blocks, register.source, register.address, width)
-    words = block.words(images[blocks.index(block)], register.address, width)
+    words = image.words(register.source, register.address, WIDTH[DataType(register.type)])
     value = decode(words, DataType(register.type), register.word_order) * register.scale
     return -value if register.invert else value
 
 
-def decode_map(regs: MeterRegisterMap, blocks: list[Block], images: list[list[int]]) -> Measured:
-    """All values of a register map from the raw words of ``blocks`` (pure)."""
+def decode_map(regs: MeterRegisterMap, image: Image) -> Measured:
+    """All values of a register map from the raw words read (pure)."""
 
     def one(register: MeterRegister | None) -> float | None:
-        return None if register is None else value_of(register, blocks, images)
+        return None if register is None else value_of(register, image)
 
     def three(group: list[MeterRegister] | None) -> tuple[float, float, float] | None:
         if group is None:
@@ -63,8 +61,7 @@ class RegisterMapDriver:
         self.blocks = read_plan(registers)
 
     async def read(self, link: RegisterReader) -> Sample:
-        images = [await link.read(b.source, b.address, b.count) for b in self.blocks]
-        return Sample(decode_map(self.registers, self.blocks, images), self.convention)
+        return Sample(decode_map(self.registers, await read_image(link, self.blocks)), self.convention)
 
     def reset(self) -> None:
         """Nothing is learned about a register-mapped device."""

@@ -14,8 +14,9 @@ from enum import StrEnum
 
 from services.meter_reader.drivers.base import Sample
 from services.meter_reader.measurement import Convention, Measured, phases
-from services.meter_reader.registers import WIDTH, DataType, apply_scale_factor, decode_sunspec
-from services.meter_reader.transport import DeviceError, DeviceRefused, RegisterReader
+from shared.devices.codec import WIDTH, DataType, apply_scale_factor, decode_sunspec
+from shared.devices.errors import DeviceError, DeviceRefused
+from shared.devices.modbus import RegisterReader
 from shared.messages import MeterUsage
 
 SUNS = (0x5375, 0x6E53)

@@ -64,17 +64,17 @@ def points(env: DeviceEnv) -> list[Point]:
         return amps_x10 if amps_x10 > 0 else DISABLED
 
     return [
-        Point("firmware_1", Table.HOLDING, 0x01, "u16", lambda: 0x0112),
-        Point("firmware_2", Table.HOLDING, 0x02, "u16", lambda: 0x0B21),
-        Point("status", Table.HOLDING, 0x04, "u16", code),
-        Point("modify_state", Table.HOLDING, 0x05, "u16", lambda: 0, modify),
-        Point("state_block", Table.HOLDING, 0x0F, "u16", code),
-        Point("enabled_amps", Table.HOLDING, 0x12, "u16", lambda: state["duty"]),
-        Point("amps_config", Table.HOLDING, 0x14, "u16", lambda: state["duty"], amps),
-        Point("status_long", Table.HOLDING, 0x2E, "u16", code),
-        Point("current_l3", Table.HOLDING, 0x30, "u16", lambda: current(2)),
-        Point("current_l2", Table.HOLDING, 0x31, "u16", lambda: current(1)),
-        Point("current_l1", Table.HOLDING, 0x32, "u16", lambda: current(0)),
+        Point("firmware_1", Table.HOLDING, 0x01, "uint16", lambda: 0x0112),
+        Point("firmware_2", Table.HOLDING, 0x02, "uint16", lambda: 0x0B21),
+        Point("status", Table.HOLDING, 0x04, "uint16", code),
+        Point("modify_state", Table.HOLDING, 0x05, "uint16", lambda: 0, modify),
+        Point("state_block", Table.HOLDING, 0x0F, "uint16", code),
+        Point("enabled_amps", Table.HOLDING, 0x12, "uint16", lambda: state["duty"]),
+        Point("amps_config", Table.HOLDING, 0x14, "uint16", lambda: state["duty"], amps),
+        Point("status_long", Table.HOLDING, 0x2E, "uint16", code),
+        Point("current_l3", Table.HOLDING, 0x30, "uint16", lambda: current(2)),
+        Point("current_l2", Table.HOLDING, 0x31, "uint16", lambda: current(1)),
+        Point("current_l1", Table.HOLDING, 0x32, "uint16", lambda: current(0)),
     ]
 
 

@@ -91,24 +91,26 @@ def points(env: DeviceEnv) -> list[Point]:
 
     return [
         *(
-            Point(f"voltage_l{i + 1}", Table.HOLDING, 306 + 2 * i, "f32", item(lambda: charge.voltages_v, i))
+            Point(
+                f"voltage_l{i + 1}", Table.HOLDING, 306 + 2 * i, "float32", item(lambda: charge.voltages_v, i)
+            )
             for i in range(3)
         ),
         *(
-            Point(f"current_l{i + 1}", Table.HOLDING, 320 + 2 * i, "f32", item(lambda: box.currents_a, i))
+            Point(f"current_l{i + 1}", Table.HOLDING, 320 + 2 * i, "float32", item(lambda: box.currents_a, i))
             for i in range(3)
         ),
-        Point("frequency", Table.HOLDING, 336, "f32", lambda: charge.frequency_hz),
-        Point("power", Table.HOLDING, 344, "f32", lambda: charge.power_w),
-        Point("energy", Table.HOLDING, 374, "f64", lambda: box.energy_kwh * 1000.0),
-        Point("availability", Table.HOLDING, 1200, "u16", lambda: 1),
-        Point("status", Table.HOLDING, 1201, "str", lambda: _status(sim), size=5),
-        Point("applied_max_current", Table.HOLDING, 1206, "f32", applied),
-        Point("validity_time", Table.HOLDING, 1208, "u32", setpoint.remaining_s),
-        Point("max_current", Table.HOLDING, 1210, "f32", lambda: setpoint.current_a, setpoint.write),
-        Point("safe_current", Table.HOLDING, 1212, "f32", lambda: SAFE_CURRENT_A),
-        Point("setpoint_accounted", Table.HOLDING, 1214, "u16", lambda: 1),
-        Point("phases", Table.HOLDING, 1215, "u16", lambda: box.phases, phases),
+        Point("frequency", Table.HOLDING, 336, "float32", lambda: charge.frequency_hz),
+        Point("power", Table.HOLDING, 344, "float32", lambda: charge.power_w),
+        Point("energy", Table.HOLDING, 374, "float64", lambda: box.energy_kwh * 1000.0),
+        Point("availability", Table.HOLDING, 1200, "uint16", lambda: 1),
+        Point("status", Table.HOLDING, 1201, "string", lambda: _status(sim), size=5),
+        Point("applied_max_current", Table.HOLDING, 1206, "float32", applied),
+        Point("validity_time", Table.HOLDING, 1208, "uint32", setpoint.remaining_s),
+        Point("max_current", Table.HOLDING, 1210, "float32", lambda: setpoint.current_a, setpoint.write),
+        Point("safe_current", Table.HOLDING, 1212, "float32", lambda: SAFE_CURRENT_A),
+        Point("setpoint_accounted", Table.HOLDING, 1214, "uint16", lambda: 1),
+        Point("phases", Table.HOLDING, 1215, "uint16", lambda: box.phases, phases),
     ]
 
 

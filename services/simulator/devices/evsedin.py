@@ -51,24 +51,24 @@ def points(env: DeviceEnv) -> list[Point]:
         config["bits"] = int(value)
 
     return [
-        Point("current", Table.HOLDING, 1000, "u16", read_current, write_current),
-        Point("offered", Table.HOLDING, 1001, "u16", lambda: box.offered_a if box.enabled else 0),
-        Point("vehicle_state", Table.HOLDING, 1002, "u16", lambda: STATES[box.status]),
-        Point("pp_limit", Table.HOLDING, 1003, "u16", lambda: 32),
-        Point("turn_off", Table.HOLDING, 1004, "u16", lambda: 0),
-        Point("firmware", Table.HOLDING, 1005, "u16", lambda: 18),
+        Point("current", Table.HOLDING, 1000, "uint16", read_current, write_current),
+        Point("offered", Table.HOLDING, 1001, "uint16", lambda: box.offered_a if box.enabled else 0),
+        Point("vehicle_state", Table.HOLDING, 1002, "uint16", lambda: STATES[box.status]),
+        Point("pp_limit", Table.HOLDING, 1003, "uint16", lambda: 32),
+        Point("turn_off", Table.HOLDING, 1004, "uint16", lambda: 0),
+        Point("firmware", Table.HOLDING, 1005, "uint16", lambda: 18),
         Point(
             "evse_state",
             Table.HOLDING,
             1006,
-            "u16",
+            "uint16",
             lambda: 2 if box.status == "C" else (1 if box.enabled else 3),
         ),
-        Point("rcd", Table.HOLDING, 1007, "u16", lambda: 0),
-        Point("default_current", Table.HOLDING, 2000, "u16", lambda: 16),
-        Point("modbus_address", Table.HOLDING, 2002, "u16", lambda: env.spec.unit_id or 1),
-        Point("min_current", Table.HOLDING, 2003, "u16", lambda: 6),
-        Point("config_bits", Table.HOLDING, 2005, "u16", lambda: config["bits"], write_bits),
+        Point("rcd", Table.HOLDING, 1007, "uint16", lambda: 0),
+        Point("default_current", Table.HOLDING, 2000, "uint16", lambda: 16),
+        Point("modbus_address", Table.HOLDING, 2002, "uint16", lambda: env.spec.unit_id or 1),
+        Point("min_current", Table.HOLDING, 2003, "uint16", lambda: 6),
+        Point("config_bits", Table.HOLDING, 2005, "uint16", lambda: config["bits"], write_bits),
     ]
 
 

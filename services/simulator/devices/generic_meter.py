@@ -12,11 +12,7 @@ from collections.abc import Callable
 
 from services.simulator.devices.base import DeviceEnv, Model
 from services.simulator.physics import MAX_BATTERY_CHARGE_W, BatteryMode, MeterPoint, Simulation
-from services.simulator.registers import DType, Point, Table, Value, item
-
-_TYPES: dict[str, DType] = {
-    "int16": "i16", "uint16": "u16", "int32": "i32", "uint32": "u32", "float32": "f32", "float64": "f64",
-}  # fmt: skip
+from services.simulator.registers import Point, Table, Value, item
 
 
 def _quantity(name: str, m: MeterPoint, soc: Callable[[], float]) -> Callable[[], Value]:
@@ -71,7 +67,7 @@ def points(env: DeviceEnv) -> list[Point]:
     out = []
     for reg in env.spec.registers:
         name = f"{reg.value}@{reg.address}"
-        table, dtype = Table(reg.table), _TYPES[reg.type]
+        table, dtype = Table(reg.table), reg.type
         if reg.value in ("battery_mode", "battery_charge_power"):
             read, write, check = _control(reg.value, sim)
             out.append(

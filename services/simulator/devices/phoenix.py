@@ -37,15 +37,15 @@ def points(env: DeviceEnv) -> list[Point]:
     box = sim.wallbox
     charge = sim.points["charge"]
     return [
-        Point("status", Table.INPUT, 100, "u16", lambda: ord(box.status)),
-        Point("charge_time", Table.INPUT, 102, "u32", lambda: box.charging_s, words="little"),
-        Point("firmware", Table.INPUT, 105, "str", lambda: "3.1", size=2, lsb_first=True),
+        Point("status", Table.INPUT, 100, "uint16", lambda: ord(box.status)),
+        Point("charge_time", Table.INPUT, 102, "uint32", lambda: box.charging_s, words="little"),
+        Point("firmware", Table.INPUT, 105, "string", lambda: "3.1", size=2, lsb_first=True),
         *(
             Point(
                 f"voltage_l{i + 1}",
                 Table.INPUT,
                 108 + 2 * i,
-                "i32",
+                "int32",
                 item(lambda: charge.voltages_v, i),
                 words="little",
             )
@@ -56,22 +56,22 @@ def points(env: DeviceEnv) -> list[Point]:
                 f"current_l{i + 1}",
                 Table.INPUT,
                 114 + 2 * i,
-                "i32",
+                "int32",
                 item(lambda: box.currents_a, i),
                 words="little",
             )
             for i in range(3)
         ),
-        Point("power", Table.INPUT, 120, "i32", lambda: charge.power_w, words="little"),
-        Point("energy_input", Table.INPUT, 128, "u32", lambda: box.energy_kwh * 1000, words="little"),
-        Point("charged_energy", Table.INPUT, 132, "u32", lambda: box.session_kwh * 1000, words="little"),
+        Point("power", Table.INPUT, 120, "int32", lambda: charge.power_w, words="little"),
+        Point("energy_input", Table.INPUT, 128, "uint32", lambda: box.energy_kwh * 1000, words="little"),
+        Point("charged_energy", Table.INPUT, 132, "uint32", lambda: box.session_kwh * 1000, words="little"),
         Point("enable", Table.COIL, 400, "bit", lambda: box.enabled, lambda v: sim.set_enabled(bool(v))),
         Point("card_enabled", Table.COIL, 419, "bit", lambda: False),
         Point(
             "max_current",
             Table.HOLDING,
             528,
-            "u16",
+            "uint16",
             lambda: box.offered_a,
             lambda v: sim.set_current(_current(v)),
         ),
@@ -79,11 +79,11 @@ def points(env: DeviceEnv) -> list[Point]:
             "card_uid",
             Table.HOLDING,
             606,
-            "str",
+            "string",
             lambda: (sim.car.spec.identifier or "") if sim.car else "",
             size=16,
         ),
-        Point("energy", Table.HOLDING, 904, "u32", lambda: box.energy_kwh * 1000, words="little"),
+        Point("energy", Table.HOLDING, 904, "uint32", lambda: box.energy_kwh * 1000, words="little"),
     ]
 
 

@@ -41,19 +41,19 @@ def points(env: DeviceEnv) -> list[Point]:
         return values
 
     out = [
-        Point(template.format(i + 1), Table.INPUT, base + 2 * i, "f32", item(partial(phase, kind), i))
+        Point(template.format(i + 1), Table.INPUT, base + 2 * i, "float32", item(partial(phase, kind), i))
         for template, base, kind in _PHASE_VALUES
         for i in range(3)
     ]
     out += [
-        Point("power", Table.INPUT, 0x0034, "f32", lambda: m.power_w),
-        Point("apparent_power", Table.INPUT, 0x0038, "f32", lambda: abs(m.power_w)),
-        Point("reactive_power", Table.INPUT, 0x003C, "f32", lambda: 0.0),
-        Point("power_factor", Table.INPUT, 0x003E, "f32", lambda: 1.0),
-        Point("frequency", Table.INPUT, 0x0046, "f32", lambda: m.frequency_hz),
-        Point("import", Table.INPUT, 0x0048, "f32", lambda: m.import_kwh),
-        Point("export", Table.INPUT, 0x004A, "f32", lambda: m.export_kwh),
-        Point("total", Table.INPUT, 0x0156, "f32", lambda: m.import_kwh + m.export_kwh),
+        Point("power", Table.INPUT, 0x0034, "float32", lambda: m.power_w),
+        Point("apparent_power", Table.INPUT, 0x0038, "float32", lambda: abs(m.power_w)),
+        Point("reactive_power", Table.INPUT, 0x003C, "float32", lambda: 0.0),
+        Point("power_factor", Table.INPUT, 0x003E, "float32", lambda: 1.0),
+        Point("frequency", Table.INPUT, 0x0046, "float32", lambda: m.frequency_hz),
+        Point("import", Table.INPUT, 0x0048, "float32", lambda: m.import_kwh),
+        Point("export", Table.INPUT, 0x004A, "float32", lambda: m.export_kwh),
+        Point("total", Table.INPUT, 0x0156, "float32", lambda: m.import_kwh + m.export_kwh),
     ]
     return out
 

@@ -19,24 +19,25 @@ from collections.abc import Callable, Sequence
 
 from services.simulator.devices.base import DeviceEnv, Model
 from services.simulator.physics import MeterPoint, Simulation
-from services.simulator.registers import DType, Point, Table, Value, const, item
+from services.simulator.registers import Point, Table, Value, const, item
+from shared.devices.codec import TypeName
 
 BASE = 40000
 SUNS = 0x53756E53
 END_ID = 0xFFFF
 
 # SunSpec point types → (register type, registers, not-implemented value)
-_TYPES: dict[str, tuple[DType, int, Value]] = {
-    "int16": ("i16", 1, -0x8000),
-    "sunssf": ("i16", 1, -0x8000),
-    "uint16": ("u16", 1, 0xFFFF),
-    "enum16": ("u16", 1, 0xFFFF),
-    "bitfield16": ("u16", 1, 0xFFFF),
-    "pad": ("u16", 1, 0x8000),
-    "acc32": ("u32", 2, 0),
-    "uint32": ("u32", 2, 0xFFFFFFFF),
-    "bitfield32": ("u32", 2, 0xFFFFFFFF),
-    "float32": ("f32", 2, math.nan),
+_TYPES: dict[str, tuple[TypeName, int, Value]] = {
+    "int16": ("int16", 1, -0x8000),
+    "sunssf": ("int16", 1, -0x8000),
+    "uint16": ("uint16", 1, 0xFFFF),
+    "enum16": ("uint16", 1, 0xFFFF),
+    "bitfield16": ("uint16", 1, 0xFFFF),
+    "pad": ("uint16", 1, 0x8000),
+    "acc32": ("uint32", 2, 0),
+    "uint32": ("uint32", 2, 0xFFFFFFFF),
+    "bitfield32": ("uint32", 2, 0xFFFFFFFF),
+    "float32": ("float32", 2, math.nan),
 }
 
 ModelTable = Sequence[tuple[str, int, str]]
@@ -280,12 +281,12 @@ class Layout:
     """Builds the SunSpec address space model by model."""
 
     def __init__(self) -> None:
-        self.points: list[Point] = [Point("SunS", Table.HOLDING, BASE, "u32", const(SUNS))]
+        self.points: list[Point] = [Point("SunS", Table.HOLDING, BASE, "uint32", const(SUNS))]
         self.address = BASE + 2
 
     def model(self, model_id: int, length: int, table: ModelTable, feeds: Feeds, prefix: str) -> None:
-        self.points.append(Point(f"{prefix}.ID", Table.HOLDING, self.address, "u16", const(model_id)))
-        self.points.append(Point(f"{prefix}.L", Table.HOLDING, self.address + 1, "u16", const(length)))
+        self.points.append(Point(f"{prefix}.ID", Table.HOLDING, self.address, "uint16", const(model_id)))
+        self.points.append(Point(f"{prefix}.L", Table.HOLDING, self.address + 1, "uint16", const(length)))
         block = self.address + 2
         for name, offset, kind in table:
             source, scale = feeds.get(name, (None, 1.0))
@@ -293,7 +294,7 @@ class Layout:
                 size = int(kind.removeprefix("string"))
                 text = source() if source else ""
                 self.points.append(
-                    Point(f"{prefix}.{name}", Table.HOLDING, block + offset, "str", const(text), size=size)
+                    Point(f"{prefix}.{name}", Table.HOLDING, block + offset, "string", const(text), size=size)
                 )
                 continue
             dtype, _, missing = _TYPES[kind]
@@ -310,8 +311,8 @@ class Layout:
         self.address = block + length
 
     def end(self) -> list[Point]:
-        self.points.append(Point("end.ID", Table.HOLDING, self.address, "u16", const(END_ID)))
-        self.points.append(Point("end.L", Table.HOLDING, self.address + 1, "u16", const(0)))
+        self.points.append(Point("end.ID", Table.HOLDING, self.address, "uint16", const(END_ID)))
+        self.points.append(Point("end.L", Table.HOLDING, self.address + 1, "uint16", const(0)))
         return self.points
 
 

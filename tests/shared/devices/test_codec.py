@@ -1,4 +1,4 @@
-"""Raw register words → values: every data type, both word orders, SunSpec sentinels and scale factors."""
+"""Register words ↔ values: every data type, both word orders, text, SunSpec sentinels and scale factors."""
 
 from __future__ import annotations
 
@@ -6,15 +6,19 @@ import math
 
 import pytest
 
-from services.meter_reader.registers import (
+from shared.devices.codec import (
     Block,
     DataType,
     DecodeError,
+    EncodeError,
     apply_scale_factor,
     decode,
+    decode_string,
     decode_sunspec,
     encode,
+    encode_string,
     plan_reads,
+    width,
 )
 
 T = DataType
@@ -111,3 +115,50 @@ def test_plan_reads_respects_the_modbus_read_limit_and_gap() -> None:
     blocks = plan_reads(spans)
     assert [b.count for b in blocks] == [124, 76]
     assert plan_reads([("holding", 0, 1), ("holding", 5, 1)], max_gap=4) == [Block("holding", 0, 6)]
+
+
+@pytest.mark.parametrize(
+    ("value", "data_type", "order", "words"),
+    [
+        (16.0, "float32", "big", [0x4180, 0x0000]),
+        (16.0, "float32", "little", [0x0000, 0x4180]),
+        (70000, "uint32", "big", [0x0001, 0x1170]),
+        (70000, "int32", "little", [0x1170, 0x0001]),
+        (-2, "int16", "big", [0xFFFE]),
+        (160, "uint16", "big", [160]),
+        (12345.5, "float64", "big", [0x40C8, 0x1CC0, 0x0000, 0x0000]),
+    ],
+)
+def test_numbers_round_trip(value: float, data_type: str, order: str, words: list[int]) -> None:
+    assert encode(value, data_type, order) == words  # type: ignore[arg-type]
+    assert decode(words, data_type, order) == value  # type: ignore[arg-type]
+
+
+def test_nan_decodes_and_wrong_width_is_refused() -> None:
+    assert math.isnan(decode([0x7FC0, 0], "float32"))
+    with pytest.raises(ValueError, match="needs 2 registers"):
+        decode([1], "float32")
+
+
+def test_strings_are_trimmed() -> None:
+    assert decode_string([0x4332, 0x0000, 0x0000]) == "C2"
+    assert decode_string([0x4142, 0x4344, 0x2000]) == "ABCD"
+    assert width("string", 5) == 5
+
+
+def test_out_of_range_integers_are_refused_or_saturated() -> None:
+    with pytest.raises(EncodeError, match="does not fit uint16"):
+        encode(70000, "uint16")
+    with pytest.raises(EncodeError):
+        encode(math.nan, "int32")
+    assert encode(70000, "uint16", saturate=True) == [0xFFFF]
+    assert encode(-1e9, "int16", saturate=True) == [0x8000]
+    assert encode(math.nan, "uint32", saturate=True) == [0, 0]
+    assert encode(2**40, "uint64") == [0, 0x100, 0, 0]
+
+
+def test_strings_round_trip_in_either_byte_order() -> None:
+    assert encode_string("C2", 5) == [0x4332, 0, 0, 0, 0]
+    assert decode_string(encode_string("3.1", 2, lsb_first=True), lsb_first=True) == "3.1"
+    assert encode_string("3.1", 2, lsb_first=True) == [0x2E33, 0x0031]
+    assert encode_string("much too long", 2) == encode_string("much", 2)

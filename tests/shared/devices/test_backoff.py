@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.meter_reader.poller import backoff_s
+from shared.devices.source import backoff_s
 
 
 @pytest.mark.parametrize(
