@@ -29,6 +29,7 @@ from shared.logging import get_logger
 from shared.messages import Reply, Request, ServiceStatus
 from shared.tasks import cancel_and_wait
 from shared.topics import Topics
+from shared.tree import Tree, check_owner
 
 STOP_GRACE_S = 1.0
 """Seconds ``Bus.stop`` waits per shutdown step: twice this for the flush (offline status included), this
@@ -82,7 +83,8 @@ class Bus:
         self.settings = settings
         self.service = service
         self.topics = Topics(settings.internal)
-        self.state_root = settings.topic.strip("/")
+        self.tree = Tree(settings.topic)
+        self.state_root = self.tree.root
         prefix = settings.client_id or "chargebus"
         self.client_id = f"{prefix}-{service}" + (f"-{instance}" if instance else "")
         if not persistent:
@@ -202,7 +204,7 @@ class Bus:
 
     async def _presence(self) -> None:
         """A second connection whose only job is ``<root>/status`` online/offline (evcc's last will)."""
-        topic = f"{self.state_root}/status"
+        topic = self.tree.status
         will = aiomqtt.Will(topic, b"offline", qos=1, retain=True)
         while not self._closing:
             try:
@@ -315,9 +317,12 @@ class Bus:
         self.publish_nowait(topic, model.model_dump_json(), retain=retain, qos=qos)
 
     async def publish_state(self, scope: str, model: BaseModel) -> int:
-        """Publish the set fields of a state model below ``<root>/<scope>``; returns topics changed."""
+        """Publish the set fields of a state model below ``<root>/<scope>``; returns topics changed.
+
+        Raises :class:`~shared.tree.NotOwner` for a field another service owns (one writer per topic)."""
+        check_owner(self.service, model)
         changed = 0
-        for topic, payload in encode_mqtt(f"{self.state_root}/{scope}", model):
+        for topic, payload in encode_mqtt(self.tree.scope(scope), model):
             changed += self.publish_nowait(topic, payload, retain=True)
         return changed
 

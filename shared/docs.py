@@ -15,15 +15,7 @@ from pydantic.fields import FieldInfo
 from shared import messages
 from shared.encoding import _has_marker, _strip_optional, mqtt_segment
 from shared.state import JsonString, LoadpointState, Phases, SiteState, VehicleState
-
-OWNERS: dict[str, str] = {
-    "site": "meter-reader: grid, gridConfigured, pv, pvPower, pvEnergy, battery, aux, auxPower; "
-    "tariff-fetcher: tariff{Grid,FeedIn,Co2,Solar}, smartCost{Available,Type}, forecast; "
-    "optimizer: the rest",
-    "loadpoint": "charger-actuator: connected, charging, enabled, offeredCurrent, "
-    "charge{Power,Currents,Voltages,TotalImport}, phasesActive, charger*; optimizer: the rest",
-    "vehicle": "optimizer",
-}
+from shared.tree import field_owner
 
 
 def _type_name(annotation: Any) -> str:
@@ -38,6 +30,15 @@ def _rows(prefix: str, model: type[BaseModel], top_level: bool) -> Iterator[tupl
     for name, info in model.model_fields.items():
         topic = f"{prefix}/{mqtt_segment(name, info)}"
         yield from _field_rows(topic, info.annotation, info, top_level)
+
+
+def _owned_rows(prefix: str, model: type[BaseModel]) -> Iterator[tuple[str, str, str, str]]:
+    """Rows of a top-level model with the owner of each field (every row of a nested field has its
+    top-level field's owner)."""
+    for name, info in model.model_fields.items():
+        owner = field_owner(info)
+        for row in _field_rows(f"{prefix}/{mqtt_segment(name, info)}", info.annotation, info, True):
+            yield row[0], row[1], owner.value if owner else "", row[2]
 
 
 def _field_rows(
@@ -70,9 +71,9 @@ def _field_rows(
         yield topic, names.get(type_name, type_name), description
 
 
-def _table(rows: Iterator[tuple[str, str, str]]) -> str:
-    lines = ["| topic | payload | meaning / unit |", "|---|---|---|"]
-    lines += [f"| `{t}` | {p} | {d} |" for t, p, d in rows]
+def _table(rows: Iterator[tuple[str, str, str, str]]) -> str:
+    lines = ["| topic | payload | owner | meaning / unit |", "|---|---|---|---|"]
+    lines += [f"| `{t}` | {p} | {o} | {d} |" for t, p, o, d in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -116,15 +117,15 @@ def mqtt_reference() -> str:
         "(see docs/optimizer.md for the writable keys).\n",
         "`<root>/status` is `online`/`offline` (last will), `<root>/updated` the unix time of the last "
         "change, `<root>/loadpoints` and `<root>/vehicles` the counts.\n",
+        "Every key has exactly one writer, its *owner* (recorded in `shared/state.py`; the bus refuses "
+        "anyone else, the broker ACL in `mosquitto/acl` too). The gateway owns `site/statistics`: it "
+        "owns the sessions they are computed from.\n",
         "## Site — `<root>/site/<key>`\n",
-        f"Owners: {OWNERS['site']}.\n",
-        _table(_rows("<root>/site", SiteState, True)),
+        _table(_owned_rows("<root>/site", SiteState)),
         "## Loadpoints — `<root>/loadpoints/<id>/<key>` (id 1-based)\n",
-        f"Owners: {OWNERS['loadpoint']}.\n",
-        _table(_rows("<root>/loadpoints/<id>", LoadpointState, True)),
+        _table(_owned_rows("<root>/loadpoints/<id>", LoadpointState)),
         "## Vehicles — `<root>/vehicles/<name>/<key>`\n",
-        f"Owner: {OWNERS['vehicle']}.\n",
-        _table(_rows("<root>/vehicles/<name>", VehicleState, True)),
+        _table(_owned_rows("<root>/vehicles/<name>", VehicleState)),
         "## Internal tree — `chargebus/...` (JSON payloads)\n",
         _message_table(),
     ]

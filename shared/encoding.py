@@ -148,7 +148,15 @@ def encode_api(model: BaseModel) -> dict[str, Any]:
 
 # --- decoding from topics -------------------------------------------------------------------------------
 
-_MISSING = object()
+
+class Missing:
+    """The type of :data:`MISSING`: no topic holds a value for the field."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = Missing()
 
 
 def _strip_optional(annotation: Any) -> Any:
@@ -191,53 +199,61 @@ def _has_below(topics: Mapping[str, str], prefix: str) -> bool:
 
 
 def decode_value(annotation: Any, info: FieldInfo | None, topics: Mapping[str, str], topic: str) -> Any:
-    """The value stored at ``topic`` (and below) for a field of type ``annotation``, or ``_MISSING``."""
+    """The value stored at ``topic`` (and below) for a field of type ``annotation``, or ``MISSING``."""
     kind = _strip_optional(annotation)
     origin = get_origin(kind)
     if _has_marker(info, Phases):
         if any(f"{topic}/{s}" in topics for s in PHASE_SUFFIXES):
             return [float(topics.get(f"{topic}/{s}") or 0) for s in PHASE_SUFFIXES]
-        return None if topics.get(topic, _MISSING) == "" else _MISSING
+        return None if topics.get(topic, MISSING) == "" else MISSING
     if _has_marker(info, JsonString):
         raw = topics.get(topic)
-        return _MISSING if raw is None else (json.loads(raw) if raw else None)
+        return MISSING if raw is None else (json.loads(raw) if raw else None)
     if isinstance(kind, type) and issubclass(kind, BaseModel):
         if _has_below(topics, topic):
             return decode_fields(kind, topics, topic)
-        return None if topics.get(topic, _MISSING) == "" else _MISSING
+        return None if topics.get(topic, MISSING) == "" else MISSING
     if origin in (list, tuple):
         count = topics.get(topic)
         if not count:
-            return _MISSING if count is None else None
+            return MISSING if count is None else None
         (item_type,) = get_args(kind)[:1]
         items = []
         for index in range(1, int(count) + 1):
             item = decode_value(item_type, None, topics, f"{topic}/{index}")
-            items.append(None if item is _MISSING else item)
+            items.append(None if item is MISSING else item)
         return items
     if origin is dict:
         _, item_type = get_args(kind)
         keys = _children(topics, topic)
         if not keys:
-            return _MISSING
+            return MISSING
         return {
-            k: v for k in keys if (v := decode_value(item_type, None, topics, f"{topic}/{k}")) is not _MISSING
+            k: v for k in keys if (v := decode_value(item_type, None, topics, f"{topic}/{k}")) is not MISSING
         }
-    payload = topics.get(topic, _MISSING)
-    if payload is _MISSING:
-        return _MISSING
+    payload = topics.get(topic, MISSING)
+    if payload is MISSING:
+        return MISSING
     try:
         return _decode_scalar(kind, str(payload))
     except (ValueError, TypeError):
-        return _MISSING
+        return MISSING
 
 
-def decode_fields(model: type[BaseModel], topics: Mapping[str, str], prefix: str) -> dict[str, Any]:
-    """Raw field values (by field name) of ``model`` found below ``prefix``."""
+def decode_fields(
+    model: type[BaseModel], topics: Mapping[str, str], prefix: str, *, skip_bad: bool = False
+) -> dict[str, Any]:
+    """Raw field values (by field name) of ``model`` found below ``prefix``; with ``skip_bad`` a field whose
+    payload cannot be decoded is left out instead of raising."""
     out: dict[str, Any] = {}
     for name, info in model.model_fields.items():
-        value = decode_value(info.annotation, info, topics, f"{prefix}/{mqtt_segment(name, info)}")
-        if value is not _MISSING:
+        try:
+            value = decode_value(info.annotation, info, topics, f"{prefix}/{mqtt_segment(name, info)}")
+        except (ValueError, TypeError, KeyError):
+            if not skip_bad:
+                raise
+            continue
+        if value is not MISSING:
             out[name] = value
     return out
 

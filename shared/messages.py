@@ -138,6 +138,10 @@ class ChargerStatus(Message):
     failsafe: bool = False
     error: str | None = None
     timestamp: AwareDatetime = Field(default_factory=utcnow)
+    phase_switching: bool = False
+    """The charger can switch between 1 and 3 phases (its driver says so and it is wired for 3)."""
+    physical_phases: int = Field(default=3, ge=1, le=3)
+    """Phases the charger is wired for (its configuration)."""
 
     @property
     def connected(self) -> bool:

@@ -5,6 +5,9 @@ Field names are evcc's keys (camelCase on purpose: they *are* the wire names). A
 carry a ``serialization_alias`` where evcc's JSON tag differs from its MQTT segment (``excessDCPower`` on
 MQTT, ``excessdcpower`` in JSON). Encoding rules live in :mod:`shared.encoding`; every service publishes
 a partial model (only the fields it owns and has set) through them.
+
+Every top-level field names its single writer (``meter_reader(...)``, ``actuator(...)``, ``optimizer(...)``,
+``tariffs(...)``, ``gateway(...)``); the bus refuses to publish a field for anyone else.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.messages import Rate
+from shared.tree import LOADPOINTS, OWNER, SITE, VEHICLES, ScopeKind, Service
 
 
 class Phases:
@@ -31,8 +35,33 @@ JSON_STRING = JsonString()
 
 
 def f(description: str) -> Any:
-    """An optional state field with its unit/meaning for the generated topic reference."""
+    """An optional field of a nested state model with its unit/meaning for the generated topic reference."""
     return Field(default=None, description=description)
+
+
+def owned(owner: Service, description: str) -> Any:
+    """A top-level state field, written by ``owner`` only (DESIGN §1; :func:`shared.tree.check_owner`)."""
+    return Field(default=None, description=description, json_schema_extra={OWNER: owner.value})
+
+
+def meter_reader(description: str) -> Any:
+    return owned(Service.METER_READER, description)
+
+
+def actuator(description: str) -> Any:
+    return owned(Service.CHARGER_ACTUATOR, description)
+
+
+def optimizer(description: str) -> Any:
+    return owned(Service.OPTIMIZER, description)
+
+
+def tariffs(description: str) -> Any:
+    return owned(Service.TARIFF_FETCHER, description)
+
+
+def gateway(description: str) -> Any:
+    return owned(Service.GATEWAY, description)
 
 
 class StateModel(BaseModel):
@@ -156,47 +185,47 @@ class Forecast(StateModel):
 class SiteState(StateModel):
     """``<root>/site/<key>`` and the top level of ``/api/state``."""
 
-    siteTitle: str | None = f("site title")
-    version: str | None = f("chargebus version")
-    interval: int | None = f("s, control tick")
-    startupCompleted: bool | None = f("all services have published once")
-    currency: str | None = f("ISO 4217 code")
-    gridConfigured: bool | None = f("a grid meter is configured")
-    grid: GridState | None = f("grid meter")
-    pvPower: float | None = f("W, Σ max(0, pv)")
-    pvEnergy: float | None = f("kWh")
-    pv: list[Measurement] | None = f("one entry per PV meter")
-    battery: BatteryState | None = f("home battery")
-    aux: list[Measurement] | None = f("auxiliary meters")
-    auxPower: float | None = f("W")
-    homePower: float | None = f("W, max(0, grid + pv + battery − charge)")
-    residualPower: float | None = f("W, target grid power")
-    gridExportLimit: float | None = f("W, 0 = none")
-    prioritySoc: float | None = f("%, battery has priority below")
-    bufferSoc: float | None = f("%, battery may support PV charging above")
-    bufferStartSoc: float | None = f("%, battery may start PV charging above")
-    batteryMode: BatteryMode | None = f("mode applied by chargebus")
-    batteryModeExternal: BatteryMode | None = f("mode set from outside (60 s watchdog)")
-    batteryDischargeControl: bool | None = f("hold the battery while fast charging")
-    batteryGridChargeLimit: float | None = f("currency/kWh or g/kWh; empty = off")
-    batteryGridChargeActive: bool | None = f("battery charging from grid now")
-    batteryGridDischarge: bool | None = f("battery may discharge to grid")
-    greenShareHome: float | None = f("0..1")
-    greenShareLoadpoints: float | None = f("0..1")
-    tariffGrid: float | None = f("currency/kWh now")
-    tariffFeedIn: float | None = f("currency/kWh now")
-    tariffCo2: float | None = f("g/kWh now")
-    tariffSolar: float | None = f("W forecast now")
-    tariffPriceHome: float | None = f("currency/kWh, effective")
-    tariffPriceLoadpoints: float | None = f("currency/kWh, effective")
-    tariffCo2Home: float | None = f("g/kWh, effective")
-    tariffCo2Loadpoints: float | None = f("g/kWh, effective")
-    smartCostAvailable: bool | None = f("planner tariff is dynamic")
-    smartCostType: str | None = f("co2 / pricedynamic / priceforecast / pricestatic")
-    smartFeedInPriorityAvailable: bool | None = f("feed-in tariff is dynamic")
-    forecast: Forecast | None = f("tariff and solar forecasts (tariff-fetcher)")
-    statistics: Statistics | None = f("charging statistics from the sessions")
-    fatal: str | None = f("fatal error, empty when healthy")
+    siteTitle: str | None = optimizer("site title")
+    version: str | None = optimizer("chargebus version")
+    interval: int | None = optimizer("s, control tick")
+    startupCompleted: bool | None = optimizer("all services have published once")
+    currency: str | None = optimizer("ISO 4217 code")
+    gridConfigured: bool | None = meter_reader("a grid meter is configured")
+    grid: GridState | None = meter_reader("grid meter")
+    pvPower: float | None = meter_reader("W, Σ max(0, pv)")
+    pvEnergy: float | None = meter_reader("kWh")
+    pv: list[Measurement] | None = meter_reader("one entry per PV meter")
+    battery: BatteryState | None = meter_reader("home battery")
+    aux: list[Measurement] | None = meter_reader("auxiliary meters")
+    auxPower: float | None = meter_reader("W")
+    homePower: float | None = optimizer("W, max(0, grid + pv + battery − charge)")
+    residualPower: float | None = optimizer("W, target grid power")
+    gridExportLimit: float | None = optimizer("W, 0 = none")
+    prioritySoc: float | None = optimizer("%, battery has priority below")
+    bufferSoc: float | None = optimizer("%, battery may support PV charging above")
+    bufferStartSoc: float | None = optimizer("%, battery may start PV charging above")
+    batteryMode: BatteryMode | None = optimizer("mode applied by chargebus")
+    batteryModeExternal: BatteryMode | None = optimizer("mode set from outside (60 s watchdog)")
+    batteryDischargeControl: bool | None = optimizer("hold the battery while fast charging")
+    batteryGridChargeLimit: float | None = optimizer("currency/kWh or g/kWh; empty = off")
+    batteryGridChargeActive: bool | None = optimizer("battery charging from grid now")
+    batteryGridDischarge: bool | None = optimizer("battery may discharge to grid")
+    greenShareHome: float | None = optimizer("0..1")
+    greenShareLoadpoints: float | None = optimizer("0..1")
+    tariffGrid: float | None = tariffs("currency/kWh now")
+    tariffFeedIn: float | None = tariffs("currency/kWh now")
+    tariffCo2: float | None = tariffs("g/kWh now")
+    tariffSolar: float | None = tariffs("W forecast now")
+    tariffPriceHome: float | None = optimizer("currency/kWh, effective")
+    tariffPriceLoadpoints: float | None = optimizer("currency/kWh, effective")
+    tariffCo2Home: float | None = optimizer("g/kWh, effective")
+    tariffCo2Loadpoints: float | None = optimizer("g/kWh, effective")
+    smartCostAvailable: bool | None = tariffs("planner tariff is dynamic")
+    smartCostType: str | None = tariffs("co2 / pricedynamic / priceforecast / pricestatic")
+    smartFeedInPriorityAvailable: bool | None = tariffs("feed-in tariff is dynamic")
+    forecast: Forecast | None = tariffs("tariff and solar forecasts (tariff-fetcher)")
+    statistics: Statistics | None = gateway("charging statistics from the sessions")
+    fatal: str | None = optimizer("fatal error, empty when healthy")
 
 
 # --- loadpoint ------------------------------------------------------------------------------------------
@@ -211,87 +240,87 @@ class LoadpointState(StateModel):
     """``<root>/loadpoints/<id>/<key>`` (1-based) and ``loadpoints[id-1]`` in ``/api/state``."""
 
     # identity / configuration
-    name: str | None = f("config name, lp-<id>")
-    title: str | None = f("display title")
-    mode: ChargeMode | None = f("off / now / minpv / pv")
-    priority: int | None = f("higher wins surplus")
-    minCurrent: float | None = f("A")
-    maxCurrent: float | None = f("A")
-    enableThreshold: float | None = f("W, relative to residual power; < 0 = required export")
-    disableThreshold: float | None = f("W, tolerated import at min current")
-    enableDelay: int | None = f("s")
-    disableDelay: int | None = f("s")
-    phasesConfigured: int | None = f("0 auto, 1, 3")
-    chargerPhases1p3p: bool | None = f("charger can switch phases")
-    chargerSinglePhase: bool | None = f("charger is single-phase")
+    name: str | None = optimizer("config name, lp-<id>")
+    title: str | None = optimizer("display title")
+    mode: ChargeMode | None = optimizer("off / now / minpv / pv")
+    priority: int | None = optimizer("higher wins surplus")
+    minCurrent: float | None = optimizer("A")
+    maxCurrent: float | None = optimizer("A")
+    enableThreshold: float | None = optimizer("W, relative to residual power; < 0 = required export")
+    disableThreshold: float | None = optimizer("W, tolerated import at min current")
+    enableDelay: int | None = optimizer("s")
+    disableDelay: int | None = optimizer("s")
+    phasesConfigured: int | None = optimizer("0 auto, 1, 3")
+    chargerPhases1p3p: bool | None = actuator("charger can switch phases")
+    chargerSinglePhase: bool | None = actuator("charger is single-phase")
     # charger status
-    connected: bool | None = f("vehicle connected (B or C)")
-    charging: bool | None = f("vehicle charging (C)")
-    enabled: bool | None = f("charger enabled")
-    offeredCurrent: float | None = f("A, 0 when disabled")
-    chargePower: float | None = f("W")
-    chargeCurrents: Annotated[list[float] | None, PHASES] = f("A per phase")
-    chargeVoltages: Annotated[list[float] | None, PHASES] = f("V per phase (bare topic = sum)")
-    phasesActive: int | None = f("1..3")
-    chargeTotalImport: float | None = f("kWh, charge meter reading")
-    chargerStatus: str | None = f("A / B / C (chargebus extension)")
-    chargerError: str | None = f("charger error or failsafe reason, empty when healthy (chargebus)")
-    chargerPowerEstimated: bool | None = f("power is offered current × phases × V (chargebus)")
+    connected: bool | None = actuator("vehicle connected (B or C)")
+    charging: bool | None = actuator("vehicle charging (C)")
+    enabled: bool | None = actuator("charger enabled")
+    offeredCurrent: float | None = actuator("A, 0 when disabled")
+    chargePower: float | None = actuator("W")
+    chargeCurrents: Annotated[list[float] | None, PHASES] = actuator("A per phase")
+    chargeVoltages: Annotated[list[float] | None, PHASES] = actuator("V per phase (bare topic = sum)")
+    phasesActive: int | None = actuator("1..3")
+    chargeTotalImport: float | None = actuator("kWh, charge meter reading")
+    chargerStatus: str | None = actuator("A / B / C (chargebus extension)")
+    chargerError: str | None = actuator("charger error or failsafe reason, empty when healthy (chargebus)")
+    chargerPowerEstimated: bool | None = actuator("power is offered current × phases × V (chargebus)")
     # session
-    chargedEnergy: float | None = f("Wh (deprecated alias of sessionEnergy)")
-    sessionEnergy: float | None = f("Wh")
-    sessionSolarPercentage: float | None = f("%")
-    sessionPrice: float | None = f("currency")
-    sessionPricePerKWh: float | None = f("currency/kWh")
-    sessionCo2PerKWh: float | None = f("g/kWh")
-    chargeDuration: int | None = f("s")
-    connectedDuration: int | None = f("s")
-    chargeRemainingDuration: int | None = f("s")
-    chargeRemainingEnergy: float | None = f("Wh")
+    chargedEnergy: float | None = optimizer("Wh (deprecated alias of sessionEnergy)")
+    sessionEnergy: float | None = optimizer("Wh")
+    sessionSolarPercentage: float | None = optimizer("%")
+    sessionPrice: float | None = optimizer("currency")
+    sessionPricePerKWh: float | None = optimizer("currency/kWh")
+    sessionCo2PerKWh: float | None = optimizer("g/kWh")
+    chargeDuration: int | None = optimizer("s")
+    connectedDuration: int | None = optimizer("s")
+    chargeRemainingDuration: int | None = optimizer("s")
+    chargeRemainingEnergy: float | None = optimizer("Wh")
     # limits
-    limitSoc: int | None = f("%, 0 = none")
-    limitEnergy: float | None = f("kWh, 0 = none")
-    minSoc: int | None = f("%")
-    minSocNotReached: bool | None = f("below min SoC → fast charging")
-    effectiveMinSoc: int | None = f("%")
-    effectiveLimitSoc: int | None = f("% (100 if none)")
-    effectiveMinCurrent: float | None = f("A")
-    effectiveMaxCurrent: float | None = f("A")
-    effectivePriority: int | None = f("")
+    limitSoc: int | None = optimizer("%, 0 = none")
+    limitEnergy: float | None = optimizer("kWh, 0 = none")
+    minSoc: int | None = optimizer("%")
+    minSocNotReached: bool | None = optimizer("below min SoC → fast charging")
+    effectiveMinSoc: int | None = optimizer("%")
+    effectiveLimitSoc: int | None = optimizer("% (100 if none)")
+    effectiveMinCurrent: float | None = optimizer("A")
+    effectiveMaxCurrent: float | None = optimizer("A")
+    effectivePriority: int | None = optimizer("")
     # pv timers
-    pvAction: PvAction | None = f("inactive / enable / disable")
-    pvRemaining: int | None = f("s until the PV timer fires")
-    phaseAction: PhaseAction | None = f("inactive / scale1p / scale3p")
-    phaseRemaining: int | None = f("s")
+    pvAction: PvAction | None = optimizer("inactive / enable / disable")
+    pvRemaining: int | None = optimizer("s until the PV timer fires")
+    phaseAction: PhaseAction | None = optimizer("inactive / scale1p / scale3p")
+    phaseRemaining: int | None = optimizer("s")
     # plan
-    planTime: datetime | None = f("energy plan target")
-    planEnergy: float | None = f("kWh")
-    planStrategy: PlanStrategy | None = f("plan strategy")
-    planActive: bool | None = f("charging for a plan now")
-    plan: Annotated[list[Rate] | None, JSON_STRING] = f("chosen slots (JSON string on MQTT)")
-    planProjectedStart: datetime | None = f("first slot start")
-    planProjectedEnd: datetime | None = f("last slot end")
-    planOverrun: int | None = f("s the goal cannot be met by")
-    effectivePlanId: int | None = f("0 none, 1 static, ≥ 2 repeating")
-    effectivePlanTime: datetime | None = f("target of the effective plan")
-    effectivePlanSoc: int | None = f("%")
+    planTime: datetime | None = optimizer("energy plan target")
+    planEnergy: float | None = optimizer("kWh")
+    planStrategy: PlanStrategy | None = optimizer("plan strategy")
+    planActive: bool | None = optimizer("charging for a plan now")
+    plan: Annotated[list[Rate] | None, JSON_STRING] = optimizer("chosen slots (JSON string on MQTT)")
+    planProjectedStart: datetime | None = optimizer("first slot start")
+    planProjectedEnd: datetime | None = optimizer("last slot end")
+    planOverrun: int | None = optimizer("s the goal cannot be met by")
+    effectivePlanId: int | None = optimizer("0 none, 1 static, ≥ 2 repeating")
+    effectivePlanTime: datetime | None = optimizer("target of the effective plan")
+    effectivePlanSoc: int | None = optimizer("%")
     # smart cost
-    smartCostLimit: float | None = f("currency/kWh or g/kWh; empty = off")
-    smartCostActive: bool | None = f("charging because the price is below the limit")
-    smartCostNextStart: datetime | None = f("next slot below the limit")
-    smartFeedInPriorityLimit: float | None = f("currency/kWh; empty = off")
-    smartFeedInPriorityActive: bool | None = f("")
-    batteryBoost: bool | None = f("use the home battery for this charge")
-    batteryBoostLimit: int | None = f("% SoC the boost may drain to (100 = off)")
+    smartCostLimit: float | None = optimizer("currency/kWh or g/kWh; empty = off")
+    smartCostActive: bool | None = optimizer("charging because the price is below the limit")
+    smartCostNextStart: datetime | None = optimizer("next slot below the limit")
+    smartFeedInPriorityLimit: float | None = optimizer("currency/kWh; empty = off")
+    smartFeedInPriorityActive: bool | None = optimizer("")
+    batteryBoost: bool | None = optimizer("use the home battery for this charge")
+    batteryBoostLimit: int | None = optimizer("% SoC the boost may drain to (100 = off)")
     # vehicle
-    vehicleName: str | None = f("vehicle config name, empty = guest")
-    vehicleTitle: str | None = f("")
-    vehicleIdentity: str | None = f("RFID / identifier that matched")
-    vehicleSoc: float | None = f("%")
-    vehicleRange: float | None = f("km")
-    vehicleOdometer: float | None = f("km")
-    vehicleLimitSoc: int | None = f("%")
-    vehicleDetectionActive: bool | None = f("")
+    vehicleName: str | None = optimizer("vehicle config name, empty = guest")
+    vehicleTitle: str | None = optimizer("")
+    vehicleIdentity: str | None = optimizer("RFID / identifier that matched")
+    vehicleSoc: float | None = optimizer("%")
+    vehicleRange: float | None = optimizer("km")
+    vehicleOdometer: float | None = optimizer("km")
+    vehicleLimitSoc: int | None = optimizer("%")
+    vehicleDetectionActive: bool | None = optimizer("")
 
 
 # --- vehicle --------------------------------------------------------------------------------------------
@@ -313,17 +342,25 @@ class RepeatingPlan(StateModel):
 class VehicleState(StateModel):
     """``<root>/vehicles/<name>/<key>`` and ``vehicles.<name>`` in ``/api/state``."""
 
-    title: str | None = f("")
-    icon: str | None = f("")
-    capacity: float | None = f("kWh")
-    phases: int | None = f("")
-    mode: ChargeMode | None = f("default mode on connect")
-    minSoc: int | None = f("%")
-    limitSoc: int | None = f("%")
-    minCurrent: float | None = f("A")
-    maxCurrent: float | None = f("A")
-    priority: int | None = f("")
-    features: list[str] | None = f("")
-    plan: VehiclePlan | None = f("static SoC plan")
-    repeatingPlans: list[RepeatingPlan] | None = f("weekly plans")
-    planStrategy: PlanStrategy | None = f("")
+    title: str | None = optimizer("")
+    icon: str | None = optimizer("")
+    capacity: float | None = optimizer("kWh")
+    phases: int | None = optimizer("")
+    mode: ChargeMode | None = optimizer("default mode on connect")
+    minSoc: int | None = optimizer("%")
+    limitSoc: int | None = optimizer("%")
+    minCurrent: float | None = optimizer("A")
+    maxCurrent: float | None = optimizer("A")
+    priority: int | None = optimizer("")
+    features: list[str] | None = optimizer("")
+    plan: VehiclePlan | None = optimizer("static SoC plan")
+    repeatingPlans: list[RepeatingPlan] | None = optimizer("weekly plans")
+    planStrategy: PlanStrategy | None = optimizer("")
+
+
+SCOPE_MODELS: dict[ScopeKind, type[StateModel]] = {
+    SITE: SiteState,
+    LOADPOINTS: LoadpointState,
+    VEHICLES: VehicleState,
+}
+"""The state model of each branch of the tree."""

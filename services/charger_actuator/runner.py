@@ -34,6 +34,7 @@ from shared.messages import (
 )
 from shared.tasks import cancel_and_wait
 from shared.topics import EVENT_CHARGER_STATUS, EVENT_COMMAND
+from shared.tree import loadpoint_scope
 
 Clock = Callable[[], datetime]
 
@@ -222,11 +223,12 @@ class ChargerRunner:
             physical_phases=self.config.phases,
             voltage_v=self.voltage_v,
             now=self.clock(),
+            phase_switching=self.driver.capabilities.phase_switching,
         )
         await self.bus.publish_model(self.bus.topics.charger_status(self.loadpoint), status, retain=True)
         with_error = not self._error_published or status.error != self._published_error
-        state = loadpoint_state(status, self.driver.capabilities, self.config.phases, with_error=with_error)
-        await self.bus.publish_state(f"loadpoints/{self.loadpoint}", state)
+        state = loadpoint_state(status, with_error=with_error)
+        await self.bus.publish_state(loadpoint_scope(self.loadpoint), state)
         self._published_error, self._error_published = status.error, True
 
     # --- the loop ---------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from services.charger_actuator.control import ControlState
-from services.charger_actuator.driver import Capabilities, ChargerReading
+from services.charger_actuator.driver import ChargerReading
 from shared.messages import ChargerStatus, ChargeStatus
 from shared.state import LoadpointState
 
@@ -67,6 +67,7 @@ def build_status(
     physical_phases: int,
     voltage_v: float,
     now: datetime,
+    phase_switching: bool = False,
 ) -> ChargerStatus:
     """The status to publish; ``reading`` is the latest good poll (kept while the charger is dead)."""
     shown = reading or NO_READING
@@ -93,13 +94,16 @@ def build_status(
         failsafe=state.failsafe,
         error=describe_errors(device_error, shown.fault, state.write_error, state.failsafe_reason),
         timestamp=now,
+        phase_switching=phase_switching,
+        physical_phases=physical_phases,
     )
 
 
-def loadpoint_state(
-    status: ChargerStatus, capabilities: Capabilities, physical_phases: int, *, with_error: bool = True
-) -> LoadpointState:
+def loadpoint_state(status: ChargerStatus, *, with_error: bool = True) -> LoadpointState:
     """The evcc loadpoint keys owned by the actuator (only fields the charger can tell are set).
+
+    The phase capabilities (``chargerPhases1p3p``, ``chargerSinglePhase``) are the actuator's alone: it knows
+    the driver; the optimizer's phase setter checks the same ``phase_switching`` of the status.
 
     ``with_error=False`` leaves ``chargerError`` out: a healthy charger's error is an empty payload, which
     the bus cannot de-duplicate, so the caller includes it only when it changed.
@@ -113,8 +117,8 @@ def loadpoint_state(
         "phasesActive": status.phases_active,
         "chargerStatus": status.status.value,
         "chargerPowerEstimated": status.power_estimated,
-        "chargerPhases1p3p": capabilities.phase_switching,
-        "chargerSinglePhase": physical_phases == 1,
+        "chargerPhases1p3p": status.phase_switching,
+        "chargerSinglePhase": status.physical_phases == 1,
     }
     if with_error:
         fields["chargerError"] = status.error

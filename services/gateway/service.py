@@ -45,7 +45,7 @@ def wire_bus(bus: Bus, store: StateStore, writer: EventWriter | None) -> None:
     # State, service status and tariffs are retained: QoS 0 so the broker does not queue the live stream for
     # our persistent session while we are down (it would fill the queue and crowd out the events); the
     # retained values arrive again on re-subscribe. Only the events need QoS 1.
-    bus.on(f"{bus.state_root}/#", on_state, qos=0)
+    bus.on(bus.tree.everything, on_state, qos=0)
     bus.on(topics.all_services, on_service, qos=0)
     bus.on(topics.all_tariffs, on_tariff, qos=0)
     if writer is not None:

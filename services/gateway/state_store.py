@@ -18,10 +18,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from shared.encoding import decode_value, encode_api, mqtt_segment
+from shared.encoding import decode_fields, encode_api
 from shared.logging import get_logger
 from shared.messages import RateSeries, ServiceStatus
 from shared.state import LoadpointState, SiteState, VehicleState
+from shared.tree import LOADPOINTS, SITE, VEHICLES, Tree, loadpoint_scope, vehicle_scope
 
 WS_BATCH_S = 0.1
 """Websocket updates are batched over this many seconds (a dashboard does not need more)."""
@@ -29,36 +30,16 @@ WS_BATCH_S = 0.1
 M = TypeVar("M", bound=BaseModel)
 Listener = Callable[[dict[str, Any]], None]
 
-SITE = "site"
-
 
 def decode_lenient(model: type[M], topics: Mapping[str, str], prefix: str) -> M:
     """Decode a partial state model field by field; a field with a bad payload is left out (and the rest
     still served) instead of failing the whole scope."""
-    values: dict[str, Any] = {}
-    for name, info in model.model_fields.items():
-        try:
-            value = decode_value(info.annotation, info, topics, f"{prefix}/{mqtt_segment(name, info)}")
-        except (ValueError, TypeError, KeyError):
-            continue
-        if type(value) is object:  # the decoder's "missing" sentinel
-            continue
-        values[name] = value
+    values = decode_fields(model, topics, prefix, skip_bad=True)
     try:
         return model.model_validate(values)
     except ValidationError as error:
         bad = {str(item["loc"][0]) for item in error.errors() if item["loc"]}
         return model.model_validate({k: v for k, v in values.items() if k not in bad})
-
-
-def scope_of(relative: str) -> str | None:
-    """The cache scope of a topic below the root: ``site``, ``loadpoints/<id>``, ``vehicles/<name>``."""
-    parts = relative.split("/")
-    if parts[0] == SITE and len(parts) > 1:
-        return SITE
-    if parts[0] in ("loadpoints", "vehicles") and len(parts) > 2:
-        return f"{parts[0]}/{parts[1]}"
-    return None
 
 
 def flatten_ws(state: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,7 +59,8 @@ class StateStore:
     """Raw topics plus decoded, cached views; feed it with :meth:`on_message`."""
 
     def __init__(self, root: str, internal: str) -> None:
-        self.root = root.strip("/")
+        self.tree = Tree(root)
+        self.root = self.tree.root
         self.internal = internal.strip("/")
         self.topics: dict[str, str] = {}
         self.services: dict[str, ServiceStatus] = {}
@@ -94,7 +76,7 @@ class StateStore:
 
     def on_state_topic(self, topic: str, payload: str) -> None:
         """A message below ``<root>/``; ``/set`` topics are requests to other services, not state."""
-        if not topic.startswith(self.root + "/") or topic.endswith("/set"):
+        if self.tree.relative(topic) is None or self.tree.setter_path(topic) is not None:
             return
         if payload == "":
             if self.topics.pop(topic, None) is None:
@@ -103,7 +85,7 @@ class StateStore:
             return
         else:
             self.topics[topic] = payload
-        scope = scope_of(topic[len(self.root) + 1 :])
+        scope = self.tree.scope_of(topic)
         if scope is not None:
             self._cache.pop(scope, None)
         self._cache.pop("api", None)
@@ -156,47 +138,38 @@ class StateStore:
 
     def site(self) -> SiteState:
         result: SiteState = self._cached(
-            SITE, lambda: decode_lenient(SiteState, self.topics, f"{self.root}/site")
+            SITE, lambda: decode_lenient(SiteState, self.topics, self.tree.site())
         )
         return result
 
-    def _children(self, branch: str) -> list[str]:
-        prefix = f"{self.root}/{branch}/"
-        names: dict[str, None] = {}
-        for topic in self.topics:
-            if topic.startswith(prefix):
-                rest = topic[len(prefix) :]
-                if "/" in rest:
-                    names.setdefault(rest.split("/", 1)[0], None)
-        return list(names)
-
     def loadpoint_ids(self) -> list[int]:
-        return sorted(int(name) for name in self._children("loadpoints") if name.isdigit() and int(name) >= 1)
+        names = self.tree.children(self.topics, LOADPOINTS)
+        return sorted(int(name) for name in names if name.isdigit() and int(name) >= 1)
 
     def loadpoint(self, lp_id: int) -> LoadpointState | None:
         if lp_id not in self.loadpoint_ids():
             return None
-        scope = f"loadpoints/{lp_id}"
+        scope = loadpoint_scope(lp_id)
         result: LoadpointState = self._cached(
-            scope, lambda: decode_lenient(LoadpointState, self.topics, f"{self.root}/{scope}")
+            scope, lambda: decode_lenient(LoadpointState, self.topics, self.tree.scope(scope))
         )
         return result
 
     def vehicle_names(self) -> list[str]:
-        return sorted(self._children("vehicles"))
+        return sorted(self.tree.children(self.topics, VEHICLES))
 
     def vehicle(self, name: str) -> VehicleState | None:
         if name not in self.vehicle_names():
             return None
-        scope = f"vehicles/{name}"
+        scope = vehicle_scope(name)
         result: VehicleState = self._cached(
-            scope, lambda: decode_lenient(VehicleState, self.topics, f"{self.root}/{scope}")
+            scope, lambda: decode_lenient(VehicleState, self.topics, self.tree.scope(scope))
         )
         return result
 
     def updated(self) -> datetime | None:
         """``<root>/updated``: when the owner last changed the tree."""
-        raw = self.topics.get(f"{self.root}/updated")
+        raw = self.topics.get(self.tree.updated)
         if not raw:
             return None
         try:

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from shared.db import ChargingSession, from_db_time
 from shared.state import SiteState, Statistics, StatisticsPeriod
+from shared.tree import SITE
 
 REFRESH = timedelta(minutes=15)
 
@@ -94,7 +95,7 @@ async def publish_statistics(
         try:
             rows = await asyncio.to_thread(load_figures, engine)
             stats = compute_statistics(rows, datetime.now(UTC), zone)
-            await bus.publish_state("site", SiteState(statistics=stats))
+            await bus.publish_state(SITE, SiteState(statistics=stats))
         except Exception as error:  # a database hiccup must not end the loop
             log.warning("statistics not updated", error=str(error))
         waiters = [asyncio.create_task(changed.wait()), asyncio.create_task(stop.wait())]

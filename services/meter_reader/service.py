@@ -22,6 +22,7 @@ from shared.config import Config
 from shared.devices.modbus import LinkPool
 from shared.logging import get_logger
 from shared.messages import MeterReading
+from shared.tree import SITE
 
 SERVICE = "meter-reader"
 OPTIMIZER = "optimizer"
@@ -48,7 +49,7 @@ async def run(config: Config, stop: asyncio.Event) -> None:
             result = result.model_copy(update=control.reading_fields())
         await bus.publish_model(bus.topics.meter(result.meter), result, retain=True)
         readings[result.meter] = result
-        await bus.publish_state("site", site_state(layout, readings))
+        await bus.publish_state(SITE, site_state(layout, readings))
 
     def republish(meter: str) -> Callable[[], Awaitable[None]]:
         async def again() -> None:
@@ -79,11 +80,11 @@ async def run(config: Config, stop: asyncio.Event) -> None:
             for control in controllers.values():
                 control.on_status(message.text)
 
-        bus.on(f"{bus.state_root}/site/batteryMode", on_mode)
-        bus.on(f"{bus.state_root}/updated", on_updated)
+        bus.on(bus.tree.site("batteryMode"), on_mode)
+        bus.on(bus.tree.updated, on_updated)
         bus.on(bus.topics.service_status(OPTIMIZER), on_optimizer)
     async with bus:
-        await bus.publish_state("site", site_state(layout, readings))
+        await bus.publish_state(SITE, site_state(layout, readings))
         pollers = [
             MeterPoller(
                 meter,

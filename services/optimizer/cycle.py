@@ -141,7 +141,7 @@ def loadpoint_inputs(
         vehicle_soc_pct=status.vehicle_soc_pct,
         session_energy_wh=session_energy_wh,
         physical_phases=physical,
-        switchable=lp_config.phases == 0,
+        switchable=status.phase_switching,
         voltage_v=config.site.voltage_v,
         vehicle=vehicle,
     )

@@ -43,6 +43,7 @@ from shared.messages import (
 )
 from shared.state import VehicleState
 from shared.topics import EVENT_SESSION
+from shared.tree import SITE, loadpoint_scope, vehicle_scope
 
 Clock = Callable[[], datetime]
 SERVICE = "optimizer"
@@ -163,7 +164,9 @@ class Optimizer:
     async def on_set(self, message: BusMessage) -> None:
         if not message.payload:
             return  # evcc ignores empty payloads (also our own clearing of the retained /set)
-        path = message.topic[len(self.bus.state_root) + 1 : -len("/set")]
+        path = self.bus.tree.setter_path(message.topic)
+        if path is None:
+            return
         try:
             await self.change(path, message.text, mqtt=True)
         except Invalid as error:
@@ -265,44 +268,44 @@ class Optimizer:
 
     async def _publish_vehicles(self) -> int:
         """Vehicle trees, the vehicle count, and erasing the tree of a vehicle deleted at run time."""
-        root = self.bus.state_root
+        tree = self.bus.tree
         changed = 0
         for name, old in list(self.published_vehicles.items()):
             if name not in self.settings.vehicles:
-                for topic, _ in encode_mqtt(f"{root}/vehicles/{name}", old):
+                for topic, _ in encode_mqtt(tree.vehicle(name), old):
                     await self.bus.clear(topic)
                 del self.published_vehicles[name]
                 changed += 1
         for name, vehicle in self.settings.vehicles.items():
             state = vehicle_state(vehicle)
             self.published_vehicles[name] = state
-            changed += await self.bus.publish_state(f"vehicles/{name}", state)
-        changed += self.bus.publish_nowait(f"{root}/vehicles", str(len(self.settings.vehicles)))
+            changed += await self.bus.publish_state(vehicle_scope(name), state)
+        changed += self.bus.publish_nowait(tree.vehicle_count, str(len(self.settings.vehicles)))
         return changed
 
     async def _publish_state(self, result: CycleResult, now: datetime) -> None:
-        changed = await self.bus.publish_state("site", result.site_state)
+        changed = await self.bus.publish_state(SITE, result.site_state)
         for lp, state in result.loadpoint_states.items():
-            changed += await self.bus.publish_state(f"loadpoints/{lp}", state)
-            changed += await self.bus.publish_state(f"loadpoints/{lp}", self.sessions.state(lp, now))
+            changed += await self.bus.publish_state(loadpoint_scope(lp), state)
+            changed += await self.bus.publish_state(loadpoint_scope(lp), self.sessions.state(lp, now))
         changed += await self._publish_vehicles()
         if not self.started_up:
             self.started_up = True
             changed += await self.bus.publish_state(
-                "site", site_static_state(self.config, startup_completed=True)
+                SITE, site_static_state(self.config, startup_completed=True)
             )
         # `updated` is the control loop's heartbeat (gateway health, the meter-reader's battery watchdog and
         # evcc clients watch it): on change, and at least once per tick when nothing changed.
         since = time.monotonic() - self.last_updated
         if since >= 1.0 and (changed or since >= self.config.optimizer.interval_s):
             self.last_updated = time.monotonic()
-            await self.bus.publish(f"{self.bus.state_root}/updated", str(int(now.timestamp())))
+            await self.bus.publish(self.bus.tree.updated, str(int(now.timestamp())))
 
     async def publish_static(self) -> None:
-        root = self.bus.state_root
-        await self.bus.publish(f"{root}/loadpoints", str(len(self.config.loadpoints)))
-        await self.bus.publish(f"{root}/vehicles", str(len(self.settings.vehicles)))
-        await self.bus.publish_state("site", site_static_state(self.config, startup_completed=False))
+        tree = self.bus.tree
+        await self.bus.publish(tree.loadpoint_count, str(len(self.config.loadpoints)))
+        await self.bus.publish(tree.vehicle_count, str(len(self.settings.vehicles)))
+        await self.bus.publish_state(SITE, site_static_state(self.config, startup_completed=False))
 
 
 def _handler(log: Any, fn: Callable[[BusMessage], Any]) -> Callable[[BusMessage], Any]:
@@ -320,12 +323,11 @@ async def run(config: Config, stop: asyncio.Event) -> None:
     log = get_logger(SERVICE)
     async with Bus(config.mqtt, SERVICE, root_presence=True) as bus:
         optimizer = Optimizer(config, bus)
-        root = bus.state_root
         topics = bus.topics
         bus.on(topics.all_meters, _handler(log, optimizer.on_meter))
         bus.on(topics.all_charger_status, _handler(log, optimizer.on_charger))
         bus.on(topics.all_tariffs, _handler(log, optimizer.on_tariff))
-        for pattern in (f"{root}/site/+/set", f"{root}/loadpoints/+/+/set", f"{root}/vehicles/+/+/set"):
+        for pattern in bus.tree.set_patterns:
             bus.on(pattern, optimizer.on_set)
         bus.serve_requests(optimizer.on_request)
         await optimizer.publish_static()

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.optimizer.parsers import (
@@ -39,9 +39,11 @@ from services.optimizer.settings import (
     SocPlan,
     VehicleSettings,
 )
+from shared import tree
 from shared.state import ChargeMode
+from shared.tree import Address
 
-Scope = Literal["site", "loadpoints", "vehicles"]
+Scope = tree.ScopeKind
 Target = int | str | None
 
 
@@ -599,28 +601,12 @@ SETTERS: dict[tuple[str, str], Setter] = {(s.scope, s.key): s for s in SETTER_LI
 # --- resolving and applying ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Address:
-    """A key below the state root: ``site/<key>``, ``loadpoints/<id>/<key>``, ``vehicles/<name>/<key>``."""
-
-    scope: Scope
-    target: Target
-    key: str
-
-
 def parse_address(path: str) -> Address:
-    parts = path.strip("/").split("/")
-    if len(parts) >= 2 and parts[0] == "site":
-        return Address("site", None, "/".join(parts[1:]))
-    if len(parts) >= 3 and parts[0] == "loadpoints":
-        try:
-            lp = int(parts[1])
-        except ValueError:
-            raise Invalid(f"unknown loadpoint {parts[1]!r}", code=404) from None
-        return Address("loadpoints", lp, "/".join(parts[2:]))
-    if len(parts) >= 3 and parts[0] == "vehicles":
-        return Address("vehicles", parts[1], "/".join(parts[2:]))
-    raise Invalid(f"unknown key {path!r}", code=404)
+    """:func:`shared.tree.parse_address` with an unknown path as :class:`Invalid` (404)."""
+    try:
+        return tree.parse_address(path)
+    except tree.UnknownAddress as error:
+        raise Invalid(str(error), code=404) from None
 
 
 def check_target(settings: Settings, address: Address) -> None:

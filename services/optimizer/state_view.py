@@ -1,7 +1,8 @@
 """Build the evcc state models the optimizer owns (partial SiteState/LoadpointState/VehicleState).
 
-Only keys owned by the optimizer are ever set here (DESIGN §1); meter, charger and tariff keys belong to
-the meter-reader, actuator and tariff-fetcher.
+Only keys owned by the optimizer are ever set here (DESIGN §1, the owners in :mod:`shared.state`); meter,
+charger and tariff keys belong to the meter-reader, actuator and tariff-fetcher — the charger's phase
+capabilities (``chargerPhases1p3p``, ``chargerSinglePhase``) included: only the actuator knows the driver.
 """
 
 from __future__ import annotations
@@ -97,8 +98,6 @@ def loadpoint_state(view: LoadpointView) -> LoadpointState:
         enableDelay=lp.enable_delay_s,
         disableDelay=lp.disable_delay_s,
         phasesConfigured=lp.phases_configured,
-        chargerPhases1p3p=inputs.switchable,
-        chargerSinglePhase=inputs.physical_phases == 1,
         limitSoc=lp.limit_soc,
         limitEnergy=lp.limit_energy_kwh,
         minSoc=lp.min_soc,

@@ -46,6 +46,7 @@ from shared.encoding import encode_mqtt, mqtt_segment
 from shared.logging import get_logger
 from shared.messages import Rate, RateSeries, Reply, Request, TariffType, TariffUsage
 from shared.state import SiteState
+from shared.tree import SITE
 
 SERVICE = "tariff-fetcher"
 Clock = Callable[[], datetime]
@@ -266,7 +267,7 @@ class Publisher:
 
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
-        self.prefix = f"{bus.state_root}/site"
+        self.prefix = bus.tree.site()
         self._known: set[str] = set()
         self.stale_found = asyncio.Event()
         """Set when a retained topic of ours shows up that the last publish did not write."""
@@ -299,7 +300,7 @@ class Publisher:
             await self.bus.publish_model(topic, item, retain=True)
             current.add(topic)
         site = fetcher.site(series)
-        await self.bus.publish_state("site", site)
+        await self.bus.publish_state(SITE, site)
         current |= {t for t, payload in encode_mqtt(self.prefix, site) if payload}
         self.stale_found.clear()
         for stale in sorted(self._known - current):

@@ -9,7 +9,7 @@ import pytest
 
 from services.charger_actuator import control
 from services.charger_actuator.control import Target
-from services.charger_actuator.driver import Capabilities, ChargerReading
+from services.charger_actuator.driver import ChargerReading
 from services.charger_actuator.status import build_status, loadpoint_state
 from shared.encoding import encode_mqtt
 from shared.messages import ChargerStatus, ChargeStatus
@@ -24,6 +24,7 @@ def status_of(
     phases: int = 3,
     error: str | None = None,
     state: control.ControlState = STATE,
+    switching: bool = False,
 ) -> ChargerStatus:
     return build_status(
         loadpoint=1,
@@ -34,6 +35,7 @@ def status_of(
         physical_phases=phases,
         voltage_v=230,
         now=NOW,
+        phase_switching=switching,
     )
 
 
@@ -106,8 +108,9 @@ def test_loadpoint_keys() -> None:
         currents_a=(16.0, 16.0, 16.0),
         voltages_v=(230.0, 231.0, 229.0),
     )
-    status = status_of(reading)
-    topics = dict(encode_mqtt("lp", loadpoint_state(status, Capabilities(phase_switching=True), 3)))
+    status = status_of(reading, switching=True)
+    assert status.phase_switching and status.physical_phases == 3
+    topics = dict(encode_mqtt("lp", loadpoint_state(status)))
     assert topics["lp/connected"] == "true"
     assert topics["lp/charging"] == "true"
     assert topics["lp/enabled"] == "true"
@@ -123,5 +126,6 @@ def test_loadpoint_keys() -> None:
     assert topics["lp/chargerPhases1p3p"] == "true"
     assert topics["lp/chargerSinglePhase"] == "false"
     assert "lp/vehicleSoc" not in topics
-    without = dict(encode_mqtt("lp", loadpoint_state(status, Capabilities(), 1, with_error=False)))
+    single = status_of(reading, phases=1)
+    without = dict(encode_mqtt("lp", loadpoint_state(single, with_error=False)))
     assert "lp/chargerError" not in without and without["lp/chargerSinglePhase"] == "true"

@@ -10,17 +10,18 @@ from shared.messages import Reply, Request
 from shared.state import ChargeMode, GridState, LoadpointState, SiteState, VehicleState
 from tests.gateway.conftest import FakeOwner, RunningGateway
 from tests.support.probe import Probe
+from tests.support.tree import publish_as_owners
 
 
 async def publish_home(owner: FakeOwner, gateway: RunningGateway) -> None:
     bus = owner.bus
-    await bus.publish_state(
-        "site", SiteState(pvPower=5123.4567, grid=GridState(power=-1200.0), bufferSoc=50.0)
+    await publish_as_owners(
+        bus, "site", SiteState(pvPower=5123.4567, grid=GridState(power=-1200.0), bufferSoc=50.0)
     )
-    await bus.publish_state(
-        "loadpoints/1", LoadpointState(mode=ChargeMode.PV, chargePower=3700.0, connected=True)
+    await publish_as_owners(
+        bus, "loadpoints/1", LoadpointState(mode=ChargeMode.PV, chargePower=3700.0, connected=True)
     )
-    await bus.publish_state("vehicles/ev1", VehicleState(title="Blue e-Golf", minSoc=20))
+    await publish_as_owners(bus, "vehicles/ev1", VehicleState(title="Blue e-Golf", minSoc=20))
     await bus.publish(f"{bus.state_root}/updated", str(int(time.time())))
     await gateway.store.wait_for(
         lambda s: (

@@ -10,6 +10,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from shared.state import ChargeMode, LoadpointState, SiteState, VehicleState
 from tests.gateway.conftest import FakeOwner, RunningGateway
+from tests.support.tree import publish_as_owners
 
 
 async def next_message(socket: ClientConnection, predicate: Any) -> dict[str, Any]:
@@ -26,9 +27,9 @@ async def next_message(socket: ClientConnection, predicate: Any) -> dict[str, An
 
 async def test_welcome_then_live_updates(gateway: RunningGateway, owner: FakeOwner) -> None:
     bus = owner.bus
-    await bus.publish_state("site", SiteState(pvPower=4000.0, homePower=600.0))
-    await bus.publish_state("loadpoints/1", LoadpointState(mode=ChargeMode.PV, chargePower=0.0))
-    await bus.publish_state("vehicles/ev1", VehicleState(title="Blue e-Golf"))
+    await publish_as_owners(bus, "site", SiteState(pvPower=4000.0, homePower=600.0))
+    await publish_as_owners(bus, "loadpoints/1", LoadpointState(mode=ChargeMode.PV, chargePower=0.0))
+    await publish_as_owners(bus, "vehicles/ev1", VehicleState(title="Blue e-Golf"))
     await gateway.store.wait_for(lambda s: s.loadpoint(1) is not None and s.vehicle("ev1") is not None)
 
     url = gateway.base_url.replace("http://", "ws://") + "/ws"
@@ -38,12 +39,12 @@ async def test_welcome_then_live_updates(gateway: RunningGateway, owner: FakeOwn
         assert welcome["loadpoints.0.mode"] == "pv"
         assert welcome["vehicles"] == {"ev1": {"title": "Blue e-Golf"}}
 
-        await bus.publish_state("loadpoints/1", LoadpointState(chargePower=7400.0, mode=ChargeMode.NOW))
+        await publish_as_owners(bus, "loadpoints/1", LoadpointState(chargePower=7400.0, mode=ChargeMode.NOW))
         update = await next_message(socket, lambda m: "loadpoints.0.chargePower" in m)
         assert update["loadpoints.0.chargePower"] == 7400.0
         assert "pvPower" not in update  # only what changed
 
-        await bus.publish_state("site", SiteState(pvPower=None))  # erased topic
+        await publish_as_owners(bus, "site", SiteState(pvPower=None))  # erased topic
         erased = await next_message(socket, lambda m: "pvPower" in m)
         assert erased == {"pvPower": None}
 

@@ -10,8 +10,9 @@ from tests.support.probe import Probe
 
 
 async def test_state_published_retained_and_status_online(mqtt_settings: MqttSettings, probe: Probe) -> None:
-    async with Bus(mqtt_settings, "optimizer") as bus:
-        await bus.publish_state("loadpoints/1", LoadpointState(mode=ChargeMode.PV, chargeCurrents=[1, 2, 3]))
+    async with Bus(mqtt_settings, "optimizer") as bus, Bus(mqtt_settings, "charger-actuator") as actuator:
+        await bus.publish_state("loadpoints/1", LoadpointState(mode=ChargeMode.PV))
+        await actuator.publish_state("loadpoints/1", LoadpointState(chargeCurrents=[1, 2, 3]))
         await probe.wait_state("loadpoints/1/chargeCurrents", lambda v: v == "6")
         assert probe.state("loadpoints/1/mode") == "pv"
         assert probe.state("loadpoints/1/chargeCurrents/l2") == "2"

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from shared.bus import Bus, BusMessage
 from shared.logging import get_logger
 from shared.messages import RateSeries, Reply
+from shared.tree import Tree, parse_address
 
 log = get_logger("gateway", component="fleet")
 
@@ -55,6 +56,7 @@ class BusLiveView:
     def __init__(self) -> None:
         self._tariffs: dict[str, RateSeries] = {}
         self._modes: dict[int, str] = {}
+        self._tree = Tree()
         self._changed = asyncio.Condition()
 
     async def wait_for(self, predicate: Callable[[BusLiveView], bool], timeout: float = 10.0) -> None:
@@ -68,7 +70,8 @@ class BusLiveView:
 
     def attach(self, bus: Bus) -> None:
         bus.on(bus.topics.all_tariffs, self._on_tariff)
-        bus.on(f"{bus.state_root}/loadpoints/+/mode", self._on_mode)
+        self._tree = bus.tree
+        bus.on(bus.tree.each_loadpoint("mode"), self._on_mode)
 
     async def _on_tariff(self, message: BusMessage) -> None:
         usage = message.topic.rsplit("/", 1)[-1]
@@ -83,7 +86,7 @@ class BusLiveView:
         await self._notify()
 
     async def _on_mode(self, message: BusMessage) -> None:
-        lp = int(message.topic.split("/")[-2])
+        lp = int(parse_address(self._tree.relative(message.topic) or "").target or 0)
         if message.text:
             self._modes[lp] = message.text
         else:
