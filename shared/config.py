@@ -120,6 +120,22 @@ HttpUrlText = Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")]
 """An absolute http(s) URL without query or fragment, kept as text."""
 
 
+class JqSettings(Strict):
+    """Bounds for the jq programs clients send (``/api/state?jq=``), run in :mod:`shared.jq_sandbox`."""
+
+    workers: int = Field(default=2, ge=1, le=16)
+    """Programs evaluated at once (each in its own sandboxed process)."""
+    queue: int = Field(default=4, ge=0, le=1000)
+    """Programs that may wait for a worker; beyond that 503 at once."""
+    per_client: int = Field(default=2, ge=1, le=100)
+    """Programs one client address may have running or waiting; beyond that 429 at once."""
+    timeout_s: float = Field(default=2.0, gt=0, le=60)
+    cooldown_s: float = Field(default=10.0, ge=0, le=3600)
+    """A client whose program ran out of time gets 429 for this long."""
+    memory_mb: int = Field(default=256, ge=64, le=4096)
+    max_result_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)
+
+
 class GatewaySettings(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=7070, ge=0, le=65535)
@@ -128,6 +144,7 @@ class GatewaySettings(Strict):
     auth_required_for_setters: bool = False
     jwt_secret: SecretStr | None = None
     """From CHARGEBUS_GATEWAY__JWT_SECRET; generated and stored in the database when unset."""
+    jq: JqSettings = Field(default_factory=JqSettings)
     public_url: HttpUrlText | None = None
     """Where clients reach the gateway (e.g. ``https://energy.example.com`` behind a reverse proxy): the root
     of the fleet API's absolute links. Unset: the URL each request came in on."""

@@ -269,11 +269,11 @@ class CustomTariff(PriceParams):
     @field_validator("jq")
     @classmethod
     def _jq_compiles(cls, value: str) -> str:
-        import jq
+        from shared.jq_sandbox import JqError, check_syntax
 
         try:
-            jq.compile(value)
-        except ValueError as error:
+            check_syntax(value)
+        except JqError as error:
             raise ValueError(f"jq program does not compile: {error}") from None
         return value
 

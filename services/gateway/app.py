@@ -30,7 +30,7 @@ __all__ = ["API_PREFIX", "create_app", "get_db_session"]
 def _install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(_request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, ApiError)
-        return error_response(error.status, error.message)
+        return error_response(error.status, error.message, retry_after_s=error.retry_after_s)
 
     async def on_unauthorized(_request: Request, _error: Exception) -> PlainTextResponse:
         return PlainTextResponse("Unauthorized", status_code=401)

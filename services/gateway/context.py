@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from services.gateway.auth import AuthStore, LoginThrottle
     from services.gateway.events import EventWriter
-    from services.gateway.jq_eval import JqRunner
+    from services.gateway.jq_eval import JqGate
 
 OWNER = "optimizer"
 """The service that owns every setting the REST setters change (DESIGN §1)."""
@@ -35,7 +35,7 @@ class GatewayContext:
     recent: RecentLines
     auth: AuthStore
     throttle: LoginThrottle
-    jq: JqRunner
+    jq: JqGate
     writer: EventWriter
     sessions_changed: asyncio.Event = field(default_factory=asyncio.Event)
     """Set whenever sessions are written, edited or deleted (statistics are recomputed)."""

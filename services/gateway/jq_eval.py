@@ -1,31 +1,37 @@
-"""``/api/state?jq=…`` evaluation that cannot stall the gateway.
+"""``/api/state?jq=…``: evaluation that can neither leak nor stall the gateway.
 
 Simple paths (``.loadpoints[0].chargePower`` — what dashboards send) are evaluated here in Python. Every
-other expression runs in a separate worker process: the jq C library holds the GIL while it runs, so an
-expensive program (``last(range(1e12))``) evaluated in-process would freeze every request. The worker is
-killed and restarted when a program exceeds the time limit.
+other program goes to the jq sandbox (:mod:`shared.jq_sandbox`: separate processes with an empty
+environment, a time limit, a bounded queue) — and only so many at once per client: a client over its share
+gets 429 at once, and a client whose program ran out of time waits ``cooldown_s`` before the next. Plain
+reads never touch any of this.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import multiprocessing
 import re
-import threading
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
+
+from shared.config import JqSettings
+from shared.jq_sandbox import JqBusy, JqError, JqSandbox, JqTimeout
+
+__all__ = ["JqBusy", "JqError", "JqGate", "JqThrottled", "simple_path"]
 
 _SIMPLE = re.compile(r"^(?:\.[A-Za-z_][A-Za-z0-9_]*|\.?\[\d+\])+$")
 _STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\.?\[(\d+)\]")
-STARTUP_TIMEOUT_S = 30.0
-MAX_RESULTS = 2
-"""We only need to know "exactly one"; stopping at two also bounds endless generators."""
+MAX_CLIENTS = 10_000
+"""Cool-downs remembered at most (expired ones are forgotten first)."""
 
 
-class JqError(ValueError):
-    """The program does not compile, fails, or does not yield exactly one value (message is evcc's)."""
+class JqThrottled(JqError):
+    """This client has too many programs running or is cooling down after a runaway one."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 def _type_name(value: Any) -> str:
@@ -64,95 +70,70 @@ def simple_path(expression: str, document: Any) -> tuple[bool, Any]:
     return True, value
 
 
-def _evaluate(expression: str, document_json: str) -> tuple[str, Any]:
-    import jq
+@dataclass
+class JqGate:
+    """Per-client admission in front of the sandbox (which bounds the total)."""
 
-    try:
-        program = jq.compile(expression)
-    except Exception as error:  # any compile failure is the client's
-        return "error", f"jq: {error}"
-    results: list[Any] = []
-    try:
-        for item in program.input_text(document_json):
-            results.append(item)
-            if len(results) >= MAX_RESULTS:
-                break
-    except Exception as error:  # runtime errors of the client's program
-        return "error", f"jq: {error}"
-    return "ok", results
+    settings: JqSettings
+    clock: Callable[[], float] = time.monotonic
+    sandbox: JqSandbox = field(init=False)
+    _running: dict[str, int] = field(default_factory=dict, init=False)
+    _cooling: dict[str, float] = field(default_factory=dict, init=False)
 
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.sandbox = JqSandbox(
+            workers=s.workers,
+            queue=s.queue,
+            timeout_s=s.timeout_s,
+            memory_mb=s.memory_mb,
+            max_result_bytes=s.max_result_bytes,
+        )
 
-def _worker(conn: Connection) -> None:
-    """The child process: evaluate requests until the pipe closes."""
-    import jq  # noqa: F401  # imported before "ready" so start-up never counts against a program's time
-
-    conn.send(("ready", None))
-    while True:
-        try:
-            expression, document_json = conn.recv()
-        except EOFError:
-            return
-        conn.send(_evaluate(expression, document_json))
-
-
-class JqRunner:
-    """Runs jq programs in a worker process, one at a time, with a time limit."""
-
-    def __init__(self, timeout_s: float = 2.0) -> None:
-        self.timeout_s = timeout_s
-        self._lock = threading.Lock()
-        self._process: BaseProcess | None = None
-        self._conn: Connection | None = None
-
-    def _ensure_worker(self) -> Connection:
-        if self._process is None or not self._process.is_alive() or self._conn is None:
-            self._stop_worker()
-            context = multiprocessing.get_context("spawn")
-            parent, child = context.Pipe()
-            process = context.Process(target=_worker, args=(child,), daemon=True, name="chargebus-jq")
-            process.start()
-            child.close()
-            self._process, self._conn = process, parent
-            if not parent.poll(STARTUP_TIMEOUT_S):
-                self._stop_worker()
-                raise JqError("jq: evaluator did not start")
-            parent.recv()
-        return self._conn
-
-    def _stop_worker(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(OSError):
-                self._conn.close()
-        if self._process is not None:
-            self._process.kill()
-            self._process.join(2)
-        self._process, self._conn = None, None
-
-    def evaluate(self, expression: str, document: Any) -> Any:
-        """The single result of ``expression`` on ``document``; :class:`JqError` otherwise."""
+    async def evaluate(self, client: str, expression: str, document: Any, document_json: bytes) -> Any:
+        """The single result of ``expression`` on ``document`` (``document_json`` is the same as JSON)."""
         handled, value = simple_path(expression, document)
         if handled:
             return value
-        with self._lock:
-            try:
-                conn = self._ensure_worker()
-                conn.send((expression, json.dumps(document)))
-                if not conn.poll(self.timeout_s):
-                    self._stop_worker()
-                    raise JqError(f"jq: evaluation took longer than {self.timeout_s:g} s")
-                status, payload = conn.recv()
-            except (OSError, EOFError):
-                self._stop_worker()
-                raise JqError("jq: evaluation failed") from None
-        if status == "error":
-            raise JqError(str(payload))
-        results: list[Any] = payload
-        if not results:
-            raise JqError("jq: empty result")
-        if len(results) > 1:
-            raise JqError("jq: too many results")
-        return results[0]
+        self._admit(client)
+        self._running[client] = self._running.get(client, 0) + 1
+        try:
+            return await self.sandbox.one(expression, document_json)
+        except JqTimeout:
+            self._cool_down(client)
+            raise
+        finally:
+            left = self._running[client] - 1
+            if left:
+                self._running[client] = left
+            else:
+                del self._running[client]
 
-    def close(self) -> None:
-        with self._lock:
-            self._stop_worker()
+    def _admit(self, client: str) -> None:
+        now = self.clock()
+        until = self._cooling.get(client)
+        if until is not None:
+            if until > now:
+                raise JqThrottled(
+                    f"jq: a program of yours ran out of time; try again in {until - now:.0f} s", until - now
+                )
+            del self._cooling[client]
+        if self._running.get(client, 0) >= self.settings.per_client:
+            raise JqThrottled(
+                f"jq: at most {self.settings.per_client} programs per client at once", self.settings.timeout_s
+            )
+
+    def _cool_down(self, client: str) -> None:
+        if self.settings.cooldown_s <= 0:
+            return
+        now = self.clock()
+        if len(self._cooling) >= MAX_CLIENTS:
+            self._cooling = {c: t for c, t in self._cooling.items() if t > now}
+        if len(self._cooling) < MAX_CLIENTS:
+            self._cooling[client] = now + self.settings.cooldown_s
+
+    async def start(self) -> None:
+        await self.sandbox.start()
+
+    async def aclose(self) -> None:
+        await self.sandbox.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import Request
@@ -11,14 +12,16 @@ from fastapi.responses import JSONResponse
 class ApiError(Exception):
     """Raised by a route to answer ``status`` with ``{"error": message}`` (and change nothing)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after_s = retry_after_s
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def error_response(status: int, message: str, *, retry_after_s: float | None = None) -> JSONResponse:
+    headers = {"Retry-After": str(max(1, math.ceil(retry_after_s)))} if retry_after_s is not None else None
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def wrap(request: Request, value: Any) -> Any:

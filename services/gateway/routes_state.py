@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from services.gateway.auth import client_key
 from services.gateway.context import OWNER, GatewayContext, get_ctx
-from services.gateway.jq_eval import JqError
+from services.gateway.jq_eval import JqBusy, JqError, JqThrottled
 from services.gateway.responses import ApiError, result
 from shared.encoding import api_value
 from shared.messages import TariffUsage
@@ -35,20 +37,27 @@ def strip_result_prefix(expression: str) -> str:
     return expression
 
 
-def run_jq(ctx: GatewayContext, expression: str, document: Any) -> Any:
-    """Exactly one result of ``expression`` on ``document``, else :class:`ApiError` 400."""
+async def run_jq(request: Request, ctx: GatewayContext, expression: str, document: Any) -> Any:
+    """Exactly one result of ``expression`` on ``document``; :class:`ApiError` 400 for a bad program,
+    429 for a client over its share, 503 when every evaluator is busy."""
     try:
-        return ctx.jq.evaluate(strip_result_prefix(expression), document)
+        return await ctx.jq.evaluate(
+            client_key(request), strip_result_prefix(expression), document, json.dumps(document).encode()
+        )
+    except JqThrottled as error:
+        raise ApiError(429, str(error), retry_after_s=error.retry_after_s) from None
+    except JqBusy as error:
+        raise ApiError(503, str(error), retry_after_s=ctx.config.gateway.jq.timeout_s) from None
     except JqError as error:
         raise ApiError(400, str(error)) from None
 
 
 @router.get("/state", operation_id="getState", tags=["general"])
-def get_state(request: Request, ctx: Ctx, jq: Annotated[str | None, Query()] = None) -> JSONResponse:
+async def get_state(request: Request, ctx: Ctx, jq: Annotated[str | None, Query()] = None) -> JSONResponse:
     """The whole state; ``jq`` filters it to exactly one value."""
     state = ctx.store.api_state()
     if jq is not None and jq != "":
-        return result(request, run_jq(ctx, jq, state))
+        return result(request, await run_jq(request, ctx, jq, state))
     return result(request, state)
 
 

@@ -14,7 +14,7 @@ from services.gateway.app import create_app
 from services.gateway.auth import AuthStore, LoginThrottle
 from services.gateway.context import GatewayContext
 from services.gateway.events import EventWriter
-from services.gateway.jq_eval import JqRunner
+from services.gateway.jq_eval import JqGate
 from services.gateway.routes_sessions import site_zone
 from services.gateway.state_store import StateStore
 from services.gateway.statistics import publish_statistics
@@ -66,7 +66,7 @@ def build_context(config: Config, bus: Bus, recent: RecentLines | None = None) -
         recent=recent or RecentLines(),
         auth=AuthStore(engine, secret or os.environ.get("CHARGEBUS_GATEWAY__JWT_SECRET") or None),
         throttle=LoginThrottle(),
-        jq=JqRunner(),
+        jq=JqGate(config.gateway.jq),
         writer=writer,
         sessions_changed=sessions_changed,
     )
@@ -125,10 +125,10 @@ async def run(config: Config, stop: asyncio.Event) -> None:
                 await cancel_and_wait([statistics])
                 await ctx.writer.close()
     finally:
-        close_context(ctx)
+        await close_context(ctx)
 
 
-def close_context(ctx: GatewayContext) -> None:
+async def close_context(ctx: GatewayContext) -> None:
     """Release what :func:`build_context` opened."""
-    ctx.jq.close()
+    await ctx.jq.aclose()
     ctx.engine.dispose()

@@ -88,7 +88,7 @@ class TariffFetcher:
         self.cache_path = Path(tariffs.cache_file) if tariffs.cache_file else None
         self.cache = CacheFile()
         self.outdated_after = timedelta(seconds=tariffs.outdated_s)
-        context = Context(timezone=tz, currency=tariffs.currency)
+        self.context = context = Context(timezone=tz, currency=tariffs.currency)
         now = clock()
         self.workers: dict[TariffUsage, UsageWorker] = {}
         for usage in TariffUsage:
@@ -341,11 +341,14 @@ async def run_fetcher(
         # computed tariffs and cached series go out at once, before the first fetch returns
         await asyncio.gather(*(fetcher.refresh(w, client) for w in fetcher.workers.values() if w.computed))
         await publisher.publish(fetcher)
-        while not stop.is_set():
-            await fetcher.refresh_due(client)
-            await publisher.publish(fetcher)
-            wait_s = max((fetcher.next_wakeup() - clock()).total_seconds(), 0.05)
-            await wait_any((stop, publisher.stale_found), wait_s)
+        try:
+            while not stop.is_set():
+                await fetcher.refresh_due(client)
+                await publisher.publish(fetcher)
+                wait_s = max((fetcher.next_wakeup() - clock()).total_seconds(), 0.05)
+                await wait_any((stop, publisher.stale_found), wait_s)
+        finally:
+            await fetcher.context.jq.aclose()
 
 
 async def run(config: Config, stop: asyncio.Event) -> None:

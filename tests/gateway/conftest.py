@@ -78,7 +78,7 @@ async def running_gateway(config: Config, engine_url: str | None = None) -> Asyn
             server.should_exit = True
             await task
             await ctx.writer.close()
-    close_context(ctx)
+    await close_context(ctx)
 
 
 @pytest.fixture

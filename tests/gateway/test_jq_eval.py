@@ -1,16 +1,24 @@
-"""jq evaluation: simple paths agree with jq itself; expensive programs cannot stall the gateway."""
+"""``/api/state?jq=``: simple paths agree with jq itself; other programs run sandboxed and bounded — the
+environment stays secret, and runaway programs cannot stall plain reads."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import jq
 import pytest
 
-from services.gateway.jq_eval import JqError, JqRunner, simple_path
-from tests.gateway.conftest import FakeOwner, RunningGateway
+from services.gateway.jq_eval import JqBusy, JqError, JqGate, simple_path
+from shared.config import Config, JqSettings, MqttSettings
+from shared.jq_sandbox import JqTimeout
+from tests.gateway.conftest import RunningGateway, gateway_config, running_gateway
+from tests.shared.test_jq_sandbox import ESCAPES, SECRET
+from tests.support.broker import wait_for
 
 DOC: dict[str, Any] = {
     "pvPower": 5000,
@@ -49,33 +57,65 @@ def test_other_programs_go_to_jq() -> None:
 
 
 @pytest.fixture
-def runner() -> Iterator[JqRunner]:
-    jq_runner = JqRunner(timeout_s=1.0)
-    yield jq_runner
-    jq_runner.close()
+def config(mqtt_settings: MqttSettings, tmp_path: Path) -> Config:
+    limits = {"workers": 1, "queue": 2, "per_client": 2, "timeout_s": 0.5, "cooldown_s": 30}
+    return gateway_config(mqtt_settings, tmp_path, jq=limits)
 
 
-def test_runner_results_and_errors(runner: JqRunner) -> None:
-    assert runner.evaluate(".loadpoints | length", DOC) == 1
-    assert runner.evaluate("[.loadpoints[].mode]", DOC) == ["pv"]
-    for expression, message in (("empty", "jq: empty result"), (".loadpoints[0][]", "jq: too many results")):
-        with pytest.raises(JqError, match=message):
-            runner.evaluate(expression, DOC)
-    with pytest.raises(JqError, match="jq:"):
-        runner.evaluate(".loadpoints[", DOC)
+@pytest.fixture
+async def gateway(config: Config, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RunningGateway]:
+    monkeypatch.setenv("CHARGEBUS_GATEWAY__JWT_SECRET", SECRET)  # the gateway signs sessions with it
+    async with running_gateway(config) as running:
+        yield running
 
 
-def test_runaway_program_is_stopped_and_runner_recovers(runner: JqRunner) -> None:
-    with pytest.raises(JqError, match="longer than"):
-        runner.evaluate("last(range(1e12))", DOC)
-    assert runner.evaluate(".loadpoints | length", DOC) == 1
+async def test_the_jwt_secret_stays_secret(gateway: RunningGateway) -> None:
+    assert gateway.ctx.auth.secret() == SECRET
+    bodies = []
+    for program in [*ESCAPES, ".result | env", ".result | $ENV.CHARGEBUS_GATEWAY__JWT_SECRET"]:
+        response = await gateway.client.get("/api/state", params={"jq": program})
+        assert response.status_code in (200, 400), program
+        bodies.append(response.text)
+    assert not [body for body in bodies if SECRET in body]
+    env = await gateway.client.get("/api/state", params={"jq": "$ENV"})
+    assert env.json() == {"result": {}}
 
 
-async def test_runaway_jq_does_not_block_other_requests(gateway: RunningGateway, owner: FakeOwner) -> None:
-    slow = asyncio.create_task(gateway.client.get("/api/state", params={"jq": "last(range(1e12))"}))
-    await asyncio.sleep(0)  # let the slow request go out first
-    fast = await gateway.client.get("/api/state", params={"jq": ".loadpoints"})
-    assert fast.status_code == 200
-    assert not slow.done()  # answered while the runaway program was still running
-    response = await slow
-    assert response.status_code == 400 and "longer than" in response.json()["error"]
+async def test_runaway_programs_get_refused_fast_and_plain_reads_stay_fast(gateway: RunningGateway) -> None:
+    # 50 clients at once send a program that never ends (all from 127.0.0.1, so one client's share).
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=10) as abusers:
+        storm = [
+            asyncio.create_task(abusers.get("/api/state", params={"jq": "def f: f; f"})) for _ in range(50)
+        ]
+        await wait_for(lambda: gateway.ctx.jq.sandbox.busy == 2)
+        started = time.monotonic()
+        plain = [await gateway.client.get(path) for path in ("/api/state", "/api/health") * 5]
+        plain_s = time.monotonic() - started
+        assert gateway.ctx.jq.sandbox.busy > 0, "the runaway programs were still running"
+        answers = await asyncio.gather(*storm)
+    assert {r.status_code for r in plain} <= {200, 503} and plain_s < 2.0
+    codes = sorted(r.status_code for r in answers)
+    assert codes.count(400) == 2  # the client's two admitted programs ran out of time
+    assert codes.count(429) == 48
+    refused = next(r for r in answers if r.status_code == 429)
+    assert int(refused.headers["Retry-After"]) >= 1
+    # Having run out of time, the client cools down: even a cheap program is refused for a while ...
+    cooling = await gateway.client.get("/api/state", params={"jq": ".loadpoints | length"})
+    assert cooling.status_code == 429 and "ran out of time" in cooling.json()["error"]
+    # ... while simple paths (evaluated in-process) keep working.
+    simple = await gateway.client.get("/api/state", params={"jq": ".loadpoints"})
+    assert simple.status_code == 200
+
+
+async def test_the_total_is_bounded_across_clients() -> None:
+    settings = JqSettings(workers=1, queue=2, per_client=1, timeout_s=0.2)
+    gate = JqGate(settings)
+    try:
+        runs = [
+            asyncio.create_task(gate.evaluate(f"10.0.0.{n}", "def f: f; f", DOC, b"{}")) for n in range(10)
+        ]
+        outcomes = await asyncio.gather(*runs, return_exceptions=True)
+    finally:
+        await gate.aclose()
+    assert sum(isinstance(o, JqBusy) for o in outcomes) == 7  # one running, two waiting, the rest refused
+    assert sum(isinstance(o, JqTimeout) for o in outcomes) == 3

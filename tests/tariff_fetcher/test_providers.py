@@ -287,9 +287,13 @@ async def test_custom_jq_turns_any_json_into_rates() -> None:
         headers={"Accept": "application/json"},
         token=SecretStr("abc"),
     )
-    provider = CustomProvider(config, CONTEXT)
-    async with upstream.client() as client:
-        rates = await provider.fetch(client, AUTUMN)
+    context = Context(timezone=BERLIN)
+    provider = CustomProvider(config, context)
+    try:
+        async with upstream.client() as client:
+            rates = await provider.fetch(client, AUTUMN)
+    finally:
+        await context.jq.aclose()
     assert upstream.requests[0].headers["authorization"] == "Bearer abc"
     assert provider.tariff_type is TariffType.PRICE_FORECAST
     assert rates[0].end - rates[0].start == SLOT  # end = next start
@@ -299,6 +303,6 @@ async def test_custom_jq_turns_any_json_into_rates() -> None:
 
 def test_custom_jq_must_produce_a_list() -> None:
     with pytest.raises(ProviderError, match="custom: malformed response"):
-        parse_custom({"a": 1}, ".a")
+        parse_custom(1)
     with pytest.raises(ValueError, match="does not compile"):
         CustomTariff(type="custom", url="http://x", jq="map(")

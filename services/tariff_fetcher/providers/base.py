@@ -5,13 +5,14 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 import httpx
 
+from shared.jq_sandbox import JqSandbox
 from shared.messages import Rate, TariffType
 
 P = ParamSpec("P")
@@ -41,6 +42,8 @@ class Context:
 
     timezone: ZoneInfo
     currency: str = "EUR"
+    jq: JqSandbox = field(default_factory=lambda: JqSandbox(workers=1, queue=16, timeout_s=5.0, idle_s=30.0))
+    """Where configured jq programs run (custom tariffs); its worker exits when idle."""
 
 
 def parser(name: str) -> Callable[[Callable[P, T]], Callable[P, T]]:

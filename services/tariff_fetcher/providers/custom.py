@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-import jq
 
 from services.tariff_fetcher.pricing import apply_price
 from services.tariff_fetcher.providers.base import (
@@ -18,20 +17,16 @@ from services.tariff_fetcher.providers.base import (
     parser,
 )
 from shared.config_tariffs import CustomTariff
+from shared.jq_sandbox import JqError
 from shared.messages import Rate, TariffType
 
 TYPES = {"priceforecast": TariffType.PRICE_FORECAST, "co2": TariffType.CO2, "solar": TariffType.SOLAR}
 
 
 @parser("custom")
-def parse_custom(
-    payload: Any, program: str, *, scale: float = 1.0, slot: timedelta = timedelta(hours=1)
-) -> list[Rate]:
-    """Run ``program`` over the body; a missing ``end`` is the next ``start`` (else ``start + slot``)."""
-    try:
-        items = jq.compile(program).input_value(payload).first()
-    except (ValueError, StopIteration) as error:
-        raise ProviderError(f"custom: jq failed: {error}") from None
+def parse_custom(items: Any, *, scale: float = 1.0, slot: timedelta = timedelta(hours=1)) -> list[Rate]:
+    """The rates in the jq program's output (a list of ``{start, end?, value}``); a missing ``end`` is the
+    next ``start`` (else ``start + slot``)."""
     if not isinstance(items, list):
         raise ValueError(f"jq must produce a list of {{start, end, value}}, got {type(items).__name__}")
     starts = [parse_time(item["start"]) for item in items]
@@ -55,6 +50,7 @@ class CustomProvider:
 
     def __init__(self, config: CustomTariff, context: Context) -> None:
         self.config = config
+        self.context = context
         self.tariff_type = TYPES[config.tariff]
         self.interpolate = self.tariff_type is TariffType.SOLAR
 
@@ -63,7 +59,13 @@ class CustomProvider:
         if self.config.token:
             headers["Authorization"] = f"Bearer {self.config.token.get_secret_value()}"
         payload = await get_json(client, self.name, self.config.url, headers=headers)
+        try:
+            results = await self.context.jq.evaluate(self.config.jq, payload, max_results=1)
+        except JqError as error:
+            raise ProviderError(f"custom: jq failed: {error}") from None
+        if not results:
+            raise ProviderError("custom: jq failed: no result")
         rates = parse_custom(
-            payload, self.config.jq, scale=self.config.scale, slot=timedelta(minutes=self.config.slot_minutes)
+            results[0], scale=self.config.scale, slot=timedelta(minutes=self.config.slot_minutes)
         )
         return apply_price(rates, self.config) if self.tariff_type is TariffType.PRICE_FORECAST else rates
