@@ -75,6 +75,10 @@ class LoadpointConfig(Strict):
     """Configured phases: 0 = automatic switching (needs a switchable charger)."""
     enable: ThresholdConfig = Field(default_factory=lambda: ThresholdConfig(threshold_w=0, delay_s=60))
     disable: ThresholdConfig = Field(default_factory=lambda: ThresholdConfig(threshold_w=0, delay_s=180))
+    settle_timeout_s: float | None = Field(default=None, gt=0)
+    """Longest wait for a PV current change to show in the readings (default ``optimizer.control``)."""
+    deadband_w: float | None = Field(default=None, ge=0)
+    """Unused surplus tolerated before the PV current goes up (default ``optimizer.control``)."""
 
     @model_validator(mode="after")
     def _currents_ordered(self) -> LoadpointConfig:
@@ -109,11 +113,30 @@ class SiteConfig(Strict):
     timezone: str = "Europe/Berlin"
 
 
+class ControlSettings(Strict):
+    """How calmly PV currents follow the surplus (docs/optimizer.md, "Settled PV control")."""
+
+    deadband_w: float = Field(default=200.0, ge=0)
+    """W of unused surplus tolerated before a PV current goes up; imports are corrected from one current
+    step of the charger on, so the deadband lies wholly on the export side."""
+    adjust_interval_s: float = Field(default=10.0, ge=0)
+    """Least time between two PV current changes of one charger (a decrease stopping an import larger than
+    the deadband waits only for the readings)."""
+    settle_timeout_s: float = Field(default=15.0, gt=0)
+    """Longest wait for a current change to show in the charger's and the site meters' readings."""
+    stable_w: float = Field(default=100.0, gt=0)
+    """Two successive readings of a meter within this are steady (the plant has settled)."""
+    command_interval_s: float = Field(default=1.0, ge=0)
+    """Least time between two commands to one charger, validity refreshes included (safety changes —
+    modes, enable/disable, limits — are sent at once)."""
+
+
 class OptimizerSettings(Strict):
     interval_s: float = Field(default=10.0, gt=0)
     """Timer tick; input changes are handled immediately."""
     command_validity_s: float = Field(default=30.0, gt=0)
     state_file: str = "data/optimizer-settings.json"
+    control: ControlSettings = Field(default_factory=ControlSettings)
 
 
 HttpUrlText = Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")]

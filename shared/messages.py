@@ -142,6 +142,8 @@ class ChargerStatus(Message):
     """The charger can switch between 1 and 3 phases (its driver says so and it is wired for 3)."""
     physical_phases: int = Field(default=3, ge=1, le=3)
     """Phases the charger is wired for (its configuration)."""
+    current_step_a: float | None = Field(default=None, ge=0)
+    """Resolution of the charger's current setting (A; 0 = any value), where the actuator knows it."""
 
     @property
     def connected(self) -> bool:

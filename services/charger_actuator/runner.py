@@ -224,6 +224,7 @@ class ChargerRunner:
             voltage_v=self.voltage_v,
             now=self.clock(),
             phase_switching=self.driver.capabilities.phase_switching,
+            current_step_a=self.driver.capabilities.current_step_a,
         )
         await self.bus.publish_model(self.bus.topics.charger_status(self.loadpoint), status, retain=True)
         with_error = not self._error_published or status.error != self._published_error

@@ -68,6 +68,7 @@ def build_status(
     voltage_v: float,
     now: datetime,
     phase_switching: bool = False,
+    current_step_a: float | None = None,
 ) -> ChargerStatus:
     """The status to publish; ``reading`` is the latest good poll (kept while the charger is dead)."""
     shown = reading or NO_READING
@@ -96,6 +97,7 @@ def build_status(
         timestamp=now,
         phase_switching=phase_switching,
         physical_phases=physical_phases,
+        current_step_a=current_step_a,
     )
 
 

@@ -7,8 +7,8 @@ status alone would undo a fresh enable.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from services.optimizer.control import Decision
 from shared.messages import CommandReason
@@ -23,9 +23,15 @@ class Commanded:
     phases: int
     reason: CommandReason
     at: datetime
-    """When it was sent (a refresh keeps the time of the change it repeats)."""
+    """When this command was first sent (a refresh keeps it: it is the time of the last change)."""
     case: str = ""
     """The rule that decided it (logs)."""
+    sent_at: datetime | None = None
+    """When it was last sent, refreshes included (None = as ``at``)."""
+
+    @property
+    def last_sent(self) -> datetime:
+        return self.sent_at or self.at
 
     def same(self, decision: Decision) -> bool:
         return (self.enabled, self.current_a, self.phases, self.reason) == (
@@ -45,11 +51,34 @@ class Outgoing:
     """False for a refresh of the command in force (the actuator treats it as a keep-alive)."""
 
 
+def current_only(last: Commanded, decision: Decision) -> bool:
+    """Only the current of a running charge changes (enable state, phases and reason stay)."""
+    return (
+        last.enabled
+        and decision.enabled
+        and decision.phases in (0, last.phases)
+        and decision.reason is last.reason
+    )
+
+
 def next_command(
-    last: Commanded | None, decision: Decision, now: datetime, *, refresh: bool
+    last: Commanded | None,
+    decision: Decision,
+    now: datetime,
+    *,
+    refresh: bool,
+    interval: timedelta = timedelta(0),
 ) -> Outgoing | None:
+    """The command to send now, if any.
+
+    At most one command per ``interval`` to a charger, validity refreshes included; a change of the
+    enable state, the phases or the reason, and a reduction ordered by a safety limit go at once.
+    """
+    recent = last is not None and now - last.last_sent < interval
     if last is not None and last.same(decision):
-        return Outgoing(last, changed=False) if refresh else None
+        return Outgoing(replace(last, sent_at=now), changed=False) if refresh and not recent else None
+    if last is not None and recent and current_only(last, decision) and not decision.safety:
+        return None
     command = Commanded(
         decision.enabled, decision.current_a, decision.phases, decision.reason, now, decision.case
     )

@@ -7,8 +7,9 @@ loadpoints in priority order.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from services.optimizer.settings import LoadpointSettings, SiteSettings, VehicleSettings
@@ -21,12 +22,8 @@ ELAPSED = datetime(1970, 1, 1, tzinfo=UTC)
 PHASE_SWITCH_SETTLE = timedelta(seconds=60)
 """After a phase switch, no further switch for this long."""
 MEASURED_CURRENT_HEADROOM_A = 2.0
-PV_CURRENT_SETTLE = timedelta(seconds=10)
-"""After a PV current change, hold the current this long. Meters are read one by one and the car takes
-seconds to follow, so readings taken right after a change still show the old flow; adding the same surplus
-again on each of them overshoots to max current and back (evcc avoids this with its 30 s cycle)."""
-PV_CURRENT_STEP_A = 0.1
-"""A PV current closer than this to the one offered counts as unchanged (no new settle period)."""
+MIN_STEP_A = 0.1
+"""Finest current resolution the controller works in (chargers taking any value included)."""
 CHARGE_EFFICIENCY = 0.85
 BATTERY_MODE_WATCHDOG = timedelta(seconds=60)
 
@@ -40,8 +37,6 @@ class Timers:
     phase_timer: datetime | None = None
     phase_action: PhaseAction = PhaseAction.INACTIVE
     phase_switched: datetime | None = None
-    pv_current_changed: datetime | None = None
-    """When the PV current last changed (settle period, see ``PV_CURRENT_SETTLE``)."""
 
 
 def on_connect(timers: Timers) -> Timers:
@@ -72,6 +67,59 @@ class LoadpointInputs:
     plan_active: bool = False
     smart_cost_active: bool = False
     smart_feed_in_active: bool = False
+    calm: Calm = field(default_factory=lambda: Calm())
+    """How a PV adjustment may change the current now (settled PV control)."""
+
+
+@dataclass(frozen=True)
+class Calm:
+    """The facts and tuning of settled PV control for one loadpoint in one cycle (docs/optimizer.md).
+
+    A PV current adjustment is judged only on settled readings, ignores changes below the charger's
+    resolution, lets the deadband lie wholly on the export side (an unused surplus up to ``deadband_w`` is
+    tolerated; an import is corrected from one step on), and comes at most every ``adjust_interval_s``
+    (a decrease that stops an import larger than the deadband waits only for the readings).
+    """
+
+    settled: bool = True
+    """The readings show the current in force (or its settle time is over)."""
+    since_change_s: float | None = None
+    """Seconds since the charger's current last changed (None: no change remembered)."""
+    step_a: float = 0.1
+    """The charger's current resolution (A)."""
+    deadband_w: float = 200.0
+    adjust_interval_s: float = 10.0
+
+
+def floor_to_step(current_a: float, step_a: float) -> float:
+    """The largest multiple of ``step_a`` not above ``current_a`` (never more current than wanted)."""
+    return round(math.floor(current_a / step_a + 1e-9) * step_a, 3)
+
+
+def calm_current(
+    calm: Calm, offered_a: float, wanted_a: float, min_a: float, phase_v: float
+) -> tuple[float, str]:
+    """The PV current to offer, and the rule that chose it, when ``offered_a`` is charging now and the
+    surplus asks for ``wanted_a`` (≥ ``min_a``); ``phase_v`` = active phases × voltage (W per A)."""
+    target = max(floor_to_step(wanted_a, calm.step_a), min_a)
+    if abs(target - offered_a) < calm.step_a / 2:
+        return offered_a, "pv-steady"
+    if not calm.settled:
+        return offered_a, "pv-settle"
+    deadband_a = calm.deadband_w / phase_v
+    recent = calm.since_change_s is not None and calm.since_change_s < calm.adjust_interval_s
+    if wanted_a > offered_a:
+        if wanted_a - offered_a < max(deadband_a, calm.step_a):
+            return offered_a, "pv-deadband"
+        if recent:
+            return offered_a, "pv-rate"
+        return target, "pv-current"
+    importing_a = offered_a - wanted_a
+    if importing_a < max(MIN_STEP_A, min(calm.step_a, deadband_a)):
+        return offered_a, "pv-steady"
+    if importing_a < deadband_a and recent:
+        return offered_a, "pv-rate"
+    return target, "pv-current"
 
 
 # --- effective values ----------------------------------------------------------------------------------
@@ -154,6 +202,8 @@ class Decision:
     """Which rule of the decision order matched (for logs and tests)."""
     pv_remaining_s: int = 0
     phase_remaining_s: int = 0
+    safety: bool = False
+    """A safety limit (circuit, §14a dimming, peak shaving) lowered the current: it goes out at once."""
 
     def expected_power_w(self, voltage_v: float, phases: int) -> float:
         return self.current_a * voltage_v * phases if self.enabled else 0.0
@@ -310,8 +360,18 @@ def pv_decision(
             ),
         )
 
+    phase_v = phases * voltage
+    charging_now = inputs.enabled and inputs.offered_current_a > 0 and not switch_to
+
+    def adjusted(wanted: float, new_timers: Timers, case: str) -> Decision:
+        """A PV adjustment of a running charge goes through settled control; anything else directly."""
+        if not charging_now:
+            return result(wanted, new_timers, case)
+        current, rule = calm_current(inputs.calm, inputs.offered_current_a, wanted, min_a, phase_v)
+        return result(current, new_timers, case if rule == "pv-current" else rule)
+
     if (mode is ChargeMode.MINPV or battery) and target < min_a:
-        return result(min_a, timers, "minpv-min")
+        return adjusted(min_a, timers, "minpv-min")
     if mode is ChargeMode.PV and inputs.enabled and target < min_a:
         projected = site_w
         if timers.phase_timer is not None and timers.phase_action is PhaseAction.SCALE1P:
@@ -325,7 +385,7 @@ def pv_decision(
                 return result(0.0, _reset_pv(timers), "pv-disable")
         else:
             timers = _reset_pv(timers)
-        return result(min_a, timers, "pv-hold-min")
+        return adjusted(min_a, timers, "pv-hold-min")
     if mode is ChargeMode.PV and not inputs.enabled:
         threshold = lp.enable_threshold_w
         if (threshold == 0 and target >= min_a) or (threshold != 0 and site_w <= threshold):
@@ -333,18 +393,11 @@ def pv_decision(
                 timers = replace(timers, pv_timer=now if timers.pv_timer != ELAPSED else ELAPSED)
             timers = replace(timers, pv_action=PvAction.ENABLE)
             if _fired(timers.pv_timer, lp.enable_delay_s, now):
-                return result(min_a, replace(_reset_pv(timers), pv_current_changed=now), "pv-enable")
+                return result(min_a, _reset_pv(timers), "pv-enable")
         else:
             timers = _reset_pv(timers)
         return result(0.0, timers, "pv-wait")
-    timers = _reset_pv(timers)
-    if inputs.enabled and inputs.offered_current_a > 0:
-        changed = timers.pv_current_changed
-        if changed is not None and now - changed < PV_CURRENT_SETTLE and not switch_to:
-            return result(inputs.offered_current_a, timers, "pv-settle")
-        if abs(min(target, max_a) - inputs.offered_current_a) >= PV_CURRENT_STEP_A:
-            timers = replace(timers, pv_current_changed=now)
-    return result(min(target, max_a), timers, "pv-current")
+    return adjusted(min(target, max_a), _reset_pv(timers), "pv-current")
 
 
 def scale_phases(

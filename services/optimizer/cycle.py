@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from services.optimizer.commands import Commanded, Outgoing, next_command
 from services.optimizer.connection import ConnectionEvent, Transition, apply_transition, transition
 from services.optimizer.control import (
+    Calm,
     Decision,
     LoadpointInputs,
     Timers,
@@ -25,6 +26,7 @@ from services.optimizer.control import (
 )
 from services.optimizer.plans import GoalLock, PlanInputs, PlanState, evaluate
 from services.optimizer.settings import LoadpointSettings, Settings
+from services.optimizer.settle import charger_shows, current_step, site_settled
 from services.optimizer.site import (
     SiteInputs,
     SitePower,
@@ -66,11 +68,25 @@ class LoadpointMemory:
     """The command in force (what the charger was last told)."""
     status: ChargerStatus | None = None
     """The charger status the last cycle saw: connect and disconnect are transitions from it."""
+    shown_at: datetime | None = None
+    """When the charger's readings first showed the command in force (None: not yet)."""
+
+
+@dataclass(frozen=True)
+class HomeValues:
+    """Home power and the values derived with it, from the last snapshot whose readings belonged together."""
+
+    at: datetime
+    state: Mapping[str, object]
+    green_share_loadpoints: float
+    price_loadpoints: float | None
+    co2_loadpoints: float | None
 
 
 @dataclass(frozen=True)
 class CycleMemory:
     loadpoints: Mapping[int, LoadpointMemory] = field(default_factory=dict)
+    home: HomeValues | None = None
 
     def loadpoint(self, lp: int) -> LoadpointMemory:
         return self.loadpoints.get(lp) or LoadpointMemory()
@@ -182,6 +198,72 @@ def _connections(
     return settings, timers, events
 
 
+def settle_timeout(config: Config, lp_id: int) -> timedelta:
+    own = config.loadpoints[lp_id - 1].settle_timeout_s
+    return timedelta(seconds=own if own is not None else config.optimizer.control.settle_timeout_s)
+
+
+@dataclass(frozen=True)
+class Settling:
+    """Whether this cycle's readings show the commands in force (services/optimizer/settle.py)."""
+
+    shown_at: Mapping[int, datetime | None]
+    settled: bool
+    """Every charger shows its command and the site meters' readings belong together after that."""
+    last_change: datetime | None
+    """The latest change commanded to any charger."""
+    longest_timeout: timedelta
+
+    def calm(
+        self, config: Config, lp_id: int, status: ChargerStatus | None, last: Commanded | None, now: datetime
+    ) -> Calm:
+        """Settled PV control's facts for one loadpoint: settled, or the wait for it has been long enough."""
+        timeout = settle_timeout(config, lp_id)
+        waited = self.last_change is None or now - self.last_change >= timeout
+        lp_config = config.loadpoints[lp_id - 1]
+        control = config.optimizer.control
+        return Calm(
+            settled=self.settled or waited,
+            since_change_s=(now - last.at).total_seconds() if last is not None else None,
+            step_a=current_step(status),
+            deadband_w=lp_config.deadband_w if lp_config.deadband_w is not None else control.deadband_w,
+            adjust_interval_s=control.adjust_interval_s,
+        )
+
+    def coherent(self, home: HomeValues | None, now: datetime) -> bool:
+        """Home power may be computed now: the readings belong together, or the last value is too old."""
+        return self.settled or home is None or now - home.at >= self.longest_timeout
+
+
+def _settling(inputs: CycleInputs, memory: CycleMemory) -> Settling:
+    config, snapshot, now = inputs.config, inputs.snapshot, inputs.now
+    tolerance = config.optimizer.control.stable_w
+    shown_at: dict[int, datetime | None] = {}
+    chargers_shown = True
+    since: datetime | None = None
+    last_change: datetime | None = None
+    for lp_id in inputs.settings.loadpoints:
+        remembered = memory.loadpoint(lp_id)
+        commanded = remembered.commanded
+        shown = remembered.shown_at
+        status = snapshot.chargers.get(lp_id)
+        if commanded is not None:
+            last_change = commanded.at if last_change is None else max(last_change, commanded.at)
+            if shown is None and status is not None:
+                previous = snapshot.previous_chargers.get(lp_id)
+                if charger_shows(commanded, status, previous, tolerance):
+                    shown = status.timestamp
+            if shown is None:
+                chargers_shown = chargers_shown and now - commanded.at >= settle_timeout(config, lp_id)
+            else:
+                since = shown if since is None else max(since, shown)
+        shown_at[lp_id] = shown
+    settled = chargers_shown and site_settled(config, snapshot, since, tolerance)
+    timeouts = [settle_timeout(config, i) for i in inputs.settings.loadpoints]
+    longest = max(timeouts, default=timedelta(seconds=config.optimizer.control.settle_timeout_s))
+    return Settling(shown_at, settled, last_change, longest)
+
+
 def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
     """One control cycle over a frozen snapshot and the memory of the cycles before."""
     config, snapshot, now = inputs.config, inputs.snapshot, inputs.now
@@ -192,6 +274,8 @@ def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
     grid_price = current_rate(snapshot.tariffs.get("grid"), now)
     feed_in_price = current_rate(snapshot.tariffs.get("feedin"), now)
     co2 = current_rate(snapshot.tariffs.get("co2"), now)
+
+    settling = _settling(inputs, memory)
 
     lp_inputs: dict[int, LoadpointInputs] = {}
     locks: dict[int, GoalLock | None] = {}
@@ -232,7 +316,11 @@ def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
             and feed_in_price >= lp.smart_feed_in_priority_limit
         )
         lp_inputs[lp_id] = replace(
-            base, plan_active=plan_state.active, smart_cost_active=cost_active, smart_feed_in_active=feed_in
+            base,
+            plan_active=plan_state.active,
+            smart_cost_active=cost_active,
+            smart_feed_in_active=feed_in,
+            calm=settling.calm(config, lp_id, snapshot.chargers.get(lp_id), last, now),
         )
         evals[lp_id] = LoadpointEval(plan_state, plan_state.active, cost_active)
         boosts[lp_id] = boost_active(lp, site_in.battery_soc_pct if site_in else None)
@@ -246,24 +334,27 @@ def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
         settings.site,
         battery_configured=bool(site_in and site_in.battery_soc_pct is not None) or bool(config.site.battery),
     )
-    share_lp = 0.0
-    price_lp: float | None = None
-    co2_lp: float | None = None
-    if site_in is not None and power is not None:
+    home_values = memory.home
+    if site_in is not None and power is not None and settling.coherent(memory.home, now):
         home = home_power(site_in, power.grid_power_w)
         shares = green_shares(site_in, home)
-        share_lp = shares.loadpoints
-        price_lp = effective_price(grid_price, feed_in_price, shares.loadpoints)
-        co2_lp = effective_co2(co2, shares.loadpoints)
-        site_values.update(
-            homePower=home,
-            greenShareHome=shares.home,
-            greenShareLoadpoints=shares.loadpoints,
-            tariffPriceHome=effective_price(grid_price, feed_in_price, shares.home),
-            tariffPriceLoadpoints=price_lp,
-            tariffCo2Home=effective_co2(co2, shares.home),
-            tariffCo2Loadpoints=co2_lp,
+        home_values = HomeValues(
+            at=now,
+            state={
+                "homePower": home,
+                "greenShareHome": shares.home,
+                "greenShareLoadpoints": shares.loadpoints,
+                "tariffPriceHome": effective_price(grid_price, feed_in_price, shares.home),
+                "tariffPriceLoadpoints": effective_price(grid_price, feed_in_price, shares.loadpoints),
+                "tariffCo2Home": effective_co2(co2, shares.home),
+                "tariffCo2Loadpoints": effective_co2(co2, shares.loadpoints),
+            },
+            green_share_loadpoints=shares.loadpoints,
+            price_loadpoints=effective_price(grid_price, feed_in_price, shares.loadpoints),
+            co2_loadpoints=effective_co2(co2, shares.loadpoints),
         )
+    if site_in is not None and home_values is not None:
+        site_values.update(home_values.state)
     fast = any(d.enabled and d.case in ("now", "plan", "minsoc", "smartcost") for d in decisions.values())
     battery_configured = bool(config.site.battery) or bool(site_in and site_in.battery_power_w is not None)
     mode = battery_mode(
@@ -286,6 +377,7 @@ def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
 
     lp_states: dict[int, LoadpointState] = {}
     commands: dict[int, Outgoing] = {}
+    command_interval = timedelta(seconds=config.optimizer.control.command_interval_s)
     next_memory: dict[int, LoadpointMemory] = {}
     for lp_id, lp in settings.loadpoints.items():
         status = snapshot.chargers.get(lp_id)
@@ -305,10 +397,17 @@ def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
             )
         )
         commanded = memory.loadpoint(lp_id).commanded
+        shown_at = settling.shown_at.get(lp_id)
         # No command before the charger's status is known: after a restart a blind "disabled" would
         # interrupt a charge that the next status would have let run on.
-        outgoing = next_command(commanded, decision, now, refresh=inputs.refresh) if status else None
+        outgoing = (
+            next_command(commanded, decision, now, refresh=inputs.refresh, interval=command_interval)
+            if status
+            else None
+        )
         if outgoing is not None:
+            if outgoing.changed:
+                shown_at = None
             commands[lp_id] = outgoing
             commanded = outgoing.command
         next_memory[lp_id] = LoadpointMemory(
@@ -317,17 +416,18 @@ def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
             lock=locks[lp_id],
             commanded=commanded,
             status=status,
+            shown_at=shown_at,
         )
     return CycleResult(
         decisions=decisions,
         loadpoints=evals,
         site_state=site_state,
         loadpoint_states=lp_states,
-        memory=CycleMemory(next_memory),
+        memory=CycleMemory(next_memory, home_values),
         commands=commands,
         settings_after=updated if updated != inputs.settings else None,
         events=tuple(events),
-        green_share_loadpoints=share_lp,
-        price_loadpoints=price_lp,
-        co2_loadpoints=co2_lp,
+        green_share_loadpoints=home_values.green_share_loadpoints if home_values else 0.0,
+        price_loadpoints=home_values.price_loadpoints if home_values else None,
+        co2_loadpoints=home_values.co2_loadpoints if home_values else None,
     )

@@ -106,8 +106,7 @@ class Optimizer:
         if not message.payload:
             return
         reading = MeterReading.model_validate_json(message.payload)
-        meters = {**self.snapshot.meters, reading.meter: reading}
-        self.snapshot = Snapshot(meters, self.snapshot.chargers, self.snapshot.tariffs)
+        self.snapshot = self.snapshot.with_meter(reading)
         await self.cycle(tick=False)
 
     async def on_charger(self, message: BusMessage) -> None:
@@ -118,16 +117,14 @@ class Optimizer:
             self.log.warning("status of unknown loadpoint ignored", loadpoint=status.loadpoint)
             return
         async with self.lock:
-            chargers = {**self.snapshot.chargers, status.loadpoint: status}
-            self.snapshot = Snapshot(self.snapshot.meters, chargers, self.snapshot.tariffs)
+            self.snapshot = self.snapshot.with_charger(status)
         await self.cycle(tick=False)
 
     async def on_tariff(self, message: BusMessage) -> None:
         if not message.payload:
             return
         series = RateSeries.model_validate_json(message.payload)
-        tariffs = {**self.snapshot.tariffs, series.usage.value: series}
-        self.snapshot = Snapshot(self.snapshot.meters, self.snapshot.chargers, tariffs)
+        self.snapshot = self.snapshot.with_tariff(series)
         await self.cycle(tick=False)
 
     # --- settings -------------------------------------------------------------------------------------

@@ -1,13 +1,16 @@
 """The frozen snapshot of the optimizer's inputs, and the pure functions that read the core's inputs from it.
 
 The shell replaces the snapshot on every bus message (meters, charger status, tariffs); a control cycle
-works on one snapshot only, so a cycle never sees half an update.
+works on one snapshot only, so a cycle never sees half an update. Each meter and charger keeps its latest
+and its previous reading (a reading's age is ``now − timestamp``; :attr:`Snapshot.arrivals` numbers them in
+the order they arrived), so the core can tell whether readings taken at different moments belong together
+(:func:`site_settled`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from services.optimizer.site import SiteInputs
@@ -20,6 +23,42 @@ class Snapshot:
     meters: Mapping[str, MeterReading] = field(default_factory=dict)
     chargers: Mapping[int, ChargerStatus] = field(default_factory=dict)
     tariffs: Mapping[str, RateSeries] = field(default_factory=dict)
+    previous_meters: Mapping[str, MeterReading] = field(default_factory=dict)
+    """Each meter's reading before its latest one."""
+    previous_chargers: Mapping[int, ChargerStatus] = field(default_factory=dict)
+    arrivals: Mapping[str, int] = field(default_factory=dict)
+    """Sequence number of the latest reading per source (``meter:<name>``, ``charger:<id>``), counting
+    every reading the snapshot took in."""
+    seq: int = 0
+    """Readings taken in so far."""
+
+    def with_meter(self, reading: MeterReading) -> Snapshot:
+        previous = self.meters.get(reading.meter)
+        return replace(
+            self,
+            meters={**self.meters, reading.meter: reading},
+            previous_meters={**self.previous_meters, reading.meter: previous}
+            if previous is not None
+            else self.previous_meters,
+            arrivals={**self.arrivals, f"meter:{reading.meter}": self.seq + 1},
+            seq=self.seq + 1,
+        )
+
+    def with_charger(self, status: ChargerStatus) -> Snapshot:
+        lp = status.loadpoint
+        previous = self.chargers.get(lp)
+        return replace(
+            self,
+            chargers={**self.chargers, lp: status},
+            previous_chargers={**self.previous_chargers, lp: previous}
+            if previous is not None
+            else self.previous_chargers,
+            arrivals={**self.arrivals, f"charger:{lp}": self.seq + 1},
+            seq=self.seq + 1,
+        )
+
+    def with_tariff(self, series: RateSeries) -> Snapshot:
+        return replace(self, tariffs={**self.tariffs, series.usage.value: series})
 
 
 def _names(config_names: Sequence[str], meters: Mapping[str, MeterReading], usage: MeterUsage) -> list[str]:
@@ -29,8 +68,24 @@ def _names(config_names: Sequence[str], meters: Mapping[str, MeterReading], usag
     return [name for name, reading in meters.items() if reading.usage is usage]
 
 
-def _usable(reading: MeterReading | None) -> bool:
+def usable(reading: MeterReading | None) -> bool:
     return reading is not None and not reading.stale and reading.error is None and reading.power_w is not None
+
+
+def grid_meter_names(config: Config, snapshot: Snapshot) -> list[str]:
+    return [config.site.grid] if config.site.grid else _names([], snapshot.meters, MeterUsage.GRID)[:1]
+
+
+def site_meter_names(config: Config, snapshot: Snapshot) -> list[str]:
+    """The meters site power and home power are computed from: grid, pv, batteries and aux."""
+    names = grid_meter_names(config, snapshot)
+    for configured, usage in (
+        (config.site.pv, MeterUsage.PV),
+        (config.site.battery, MeterUsage.BATTERY),
+        (config.site.aux, MeterUsage.AUX),
+    ):
+        names += [n for n in _names(configured, snapshot.meters, usage) if n in snapshot.meters]
+    return names
 
 
 def charge_power_w(config: Config, snapshot: Snapshot, lp: int) -> float:
@@ -38,7 +93,7 @@ def charge_power_w(config: Config, snapshot: Snapshot, lp: int) -> float:
     lp_config = config.loadpoints[lp - 1] if 0 < lp <= len(config.loadpoints) else None
     if lp_config is not None and lp_config.meter:
         reading = snapshot.meters.get(lp_config.meter)
-        if _usable(reading) and reading is not None and reading.power_w is not None:
+        if usable(reading) and reading is not None and reading.power_w is not None:
             return max(0.0, reading.power_w)
     status = snapshot.chargers.get(lp)
     return max(0.0, status.power_w) if status is not None else 0.0
@@ -47,7 +102,7 @@ def charge_power_w(config: Config, snapshot: Snapshot, lp: int) -> float:
 def battery_values(config: Config, snapshot: Snapshot) -> tuple[float | None, float | None, float | None]:
     """(power W, SoC % capacity-weighted when capacities are known, capacity kWh) of the home batteries."""
     names = _names(config.site.battery, snapshot.meters, MeterUsage.BATTERY)
-    readings = [snapshot.meters[n] for n in names if n in snapshot.meters and _usable(snapshot.meters[n])]
+    readings = [snapshot.meters[n] for n in names if n in snapshot.meters and usable(snapshot.meters[n])]
     if not readings:
         return None, None, None
     power = sum(r.power_w or 0.0 for r in readings)
@@ -64,24 +119,24 @@ def battery_values(config: Config, snapshot: Snapshot) -> tuple[float | None, fl
 
 def site_inputs(config: Config, snapshot: Snapshot) -> SiteInputs | None:
     """The site's meter values, or ``None`` when a configured grid meter has no trustworthy reading."""
-    grid_names = [config.site.grid] if config.site.grid else _names([], snapshot.meters, MeterUsage.GRID)[:1]
+    grid_names = grid_meter_names(config, snapshot)
     grid: float | None = None
     if grid_names:
         reading = snapshot.meters.get(grid_names[0])
-        if not _usable(reading) or reading is None:
+        if not usable(reading) or reading is None:
             return None
         grid = reading.power_w
     pv_names = _names(config.site.pv, snapshot.meters, MeterUsage.PV)
     pv = sum(
         max(0.0, snapshot.meters[n].power_w or 0.0)
         for n in pv_names
-        if n in snapshot.meters and _usable(snapshot.meters[n])
+        if n in snapshot.meters and usable(snapshot.meters[n])
     )
     aux_names = _names(config.site.aux, snapshot.meters, MeterUsage.AUX)
     aux = sum(
         snapshot.meters[n].power_w or 0.0
         for n in aux_names
-        if n in snapshot.meters and _usable(snapshot.meters[n])
+        if n in snapshot.meters and usable(snapshot.meters[n])
     )
     battery_power, battery_soc, _ = battery_values(config, snapshot)
     battery_configured = bool(config.site.battery) or battery_power is not None

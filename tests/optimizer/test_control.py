@@ -10,10 +10,12 @@ import pytest
 
 from services.optimizer.control import (
     ELAPSED,
+    Calm,
     LoadpointInputs,
     Timers,
     battery_mode,
     boost_active,
+    calm_current,
     decide,
     decide_site,
     effective_max_current,
@@ -245,7 +247,7 @@ DECISION_CASES = [
     (
         "pv is capped at max current",
         LoadpointSettings(mode=ChargeMode.PV),
-        replace(CONNECTED, enabled=True, charging=True, offered_current_a=16),
+        replace(CONNECTED, enabled=True, charging=True, offered_current_a=10),
         -20000,
         (True, 16, "pv-current", CommandReason.SOLAR_CHARGING),
     ),
@@ -306,38 +308,62 @@ def test_pv_enable_waits_for_the_enable_delay() -> None:
     assert fired.enabled and fired.current_a == 6 and fired.timers.pv_action is PvAction.INACTIVE
 
 
-def test_pv_current_settles_before_it_changes_again() -> None:
+SETTLED = Calm(settled=True, since_change_s=60.0)
+W_PER_A = 230 * 3
+
+CALM_CASES = [
+    # id, calm, offered A, wanted A, expected (A, rule)
+    ("within the resolution", SETTLED, 8.0, 8.04, (8.0, "pv-steady")),
+    ("not settled: the readings still show the old flow", replace(SETTLED, settled=False), 6.0, 8.0,
+     (6.0, "pv-settle")),
+    ("unused surplus inside the deadband", SETTLED, 8.0, 8.0 + 150 / W_PER_A, (8.0, "pv-deadband")),
+    ("surplus beyond the deadband", SETTLED, 8.0, 8.55, (8.5, "pv-current")),
+    ("surplus beyond the deadband, changed 4 s ago", replace(SETTLED, since_change_s=4.0), 8.0, 8.55,
+     (8.0, "pv-rate")),
+    ("a tiny import below one step", SETTLED, 8.0, 7.95, (8.0, "pv-steady")),
+    ("a small import, changed 4 s ago", replace(SETTLED, since_change_s=4.0), 8.0, 7.8, (8.0, "pv-rate")),
+    ("a small import, settled long ago", SETTLED, 8.0, 7.8, (7.8, "pv-current")),
+    ("a large import goes once settled, however recent the change", replace(SETTLED, since_change_s=2.0),
+     10.0, 7.0, (7.0, "pv-current")),
+    ("a large import waits for settled readings", replace(SETTLED, settled=False), 10.0, 7.0,
+     (10.0, "pv-settle")),
+    ("1 A charger: never more than the surplus", replace(SETTLED, step_a=1.0), 8.0, 8.9, (8.0, "pv-steady")),
+    ("1 A charger: up one step", replace(SETTLED, step_a=1.0), 8.0, 9.4, (9.0, "pv-current")),
+    ("1 A charger: an import beyond the deadband goes down a step", replace(SETTLED, step_a=1.0), 8.0, 7.6,
+     (7.0, "pv-current")),
+    ("never below the minimum", SETTLED, 8.0, 6.0, (6.0, "pv-current")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("calm", "offered", "wanted", "expected"), [c[1:] for c in CALM_CASES], ids=[c[0] for c in CALM_CASES]
+)
+def test_calm_current(calm: Calm, offered: float, wanted: float, expected: tuple[float, str]) -> None:
+    assert calm_current(calm, offered, wanted, 6.0, W_PER_A) == expected
+
+
+def test_pv_current_waits_for_settled_readings_then_follows_the_surplus() -> None:
     """Readings taken right after a change still show the old flow; adding that surplus again would
-    overshoot to max current (the demo oscillated 6 A ↔ 16 A before this rule)."""
+    overshoot to max current (the demo hunted 6 A ↔ 16 A before settled control)."""
     charging = replace(CONNECTED, enabled=True, charging=True, offered_current_a=6, phases_active=3)
-    surplus = site(-230 * 3 * 2)  # 2 A more on three phases
-    first = decide(PV, charging, surplus, Timers(), NOW)
+    surplus = site(-W_PER_A * 2)  # 2 A more on three phases
+    first = decide(PV, replace(charging, calm=SETTLED), surplus, Timers(), NOW)
     assert (first.current_a, first.case) == (8, "pv-current")
-    # the grid meter has not caught up yet: the same surplus again, one second later
-    stale = decide(
-        PV, replace(charging, offered_current_a=8), surplus, first.timers, NOW + timedelta(seconds=1)
-    )
+    unsettled = replace(charging, offered_current_a=8, calm=Calm(settled=False, since_change_s=1.0))
+    stale = decide(PV, unsettled, surplus, first.timers, NOW + timedelta(seconds=1))
     assert (stale.current_a, stale.case) == (8, "pv-settle")
-    settled = decide(
-        PV, replace(charging, offered_current_a=8), site(-230 * 3), stale.timers, NOW + timedelta(seconds=10)
-    )
-    assert (settled.current_a, settled.case) == (9, "pv-current")
+    settled = replace(charging, offered_current_a=8, calm=SETTLED)
+    later = decide(PV, settled, site(-W_PER_A), stale.timers, NOW + timedelta(seconds=12))
+    assert (later.current_a, later.case) == (9, "pv-current")
 
 
-def test_pv_current_without_a_change_starts_no_settle_period() -> None:
-    charging = replace(CONNECTED, enabled=True, charging=True, offered_current_a=8, phases_active=3)
-    steady = decide(PV, charging, site(0), Timers(), NOW)
-    assert steady.current_a == 8 and steady.timers.pv_current_changed is None
-    more = decide(PV, charging, site(-230 * 3), steady.timers, NOW + timedelta(seconds=1))
-    assert (more.current_a, more.case) == (9, "pv-current")
-
-
-def test_pv_enable_starts_a_settle_period() -> None:
-    enabled = decide(PV, replace(CONNECTED, enabled=False), site(-230 * 3 * 10), on_connect(Timers()), NOW)
-    assert enabled.enabled and enabled.current_a == 6
-    charging = replace(CONNECTED, enabled=True, charging=True, offered_current_a=6, phases_active=3)
-    held = decide(PV, charging, site(-230 * 3 * 10), enabled.timers, NOW + timedelta(seconds=2))
-    assert (held.current_a, held.case) == (6, "pv-settle")
+def test_a_minpv_drop_to_the_minimum_waits_for_settled_readings() -> None:
+    minpv = LoadpointSettings(mode=ChargeMode.MINPV)
+    charging = replace(CONNECTED, enabled=True, charging=True, offered_current_a=9, phases_active=3)
+    unsettled = replace(charging, calm=Calm(settled=False, since_change_s=1.0))
+    assert decide(minpv, unsettled, site(3000), Timers(), NOW).case == "pv-settle"
+    settled = decide(minpv, replace(charging, calm=SETTLED), site(3000), Timers(), NOW)
+    assert (settled.current_a, settled.case) == (6, "minpv-min")
 
 
 def test_pv_enable_timer_resets_when_the_surplus_goes() -> None:
