@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from shared.config_devices import ChargerConfig, MeterConfig
+from shared.config_devices import ChargerConfig, MeterConfig, OcppSettings
 from shared.config_tariffs import TariffsConfig
 from shared.state import ChargeMode
 
@@ -186,6 +186,7 @@ SimulatedModel = Literal[
     "phoenix",
     "evsedin",
     "abl",
+    "ocpp",
 ]
 """Device models the simulator can play (see docs/simulator.md for each register map)."""
 
@@ -237,6 +238,12 @@ class SimulatedDevice(Strict):
     """What a meter model measures; default grid (pv for inverters, battery for sunspec-battery)."""
     registers: list[SimulatedRegister] = Field(default_factory=list)
     """Register map of the ``generic-meter`` model."""
+    url: str | None = Field(default=None, pattern=r"^wss?://[^\s]+/[^/\s]+$")
+    """``ocpp``: the central system to connect to, ``ws://host:port/<identity>``."""
+    free_vend: bool = True
+    """``ocpp``: start a transaction on plug-in by itself (else wait for RemoteStartTransaction)."""
+    password_env: str | None = None
+    """``ocpp``: environment variable with the basic-auth password."""
 
 
 class SimulatedCar(Strict):
@@ -304,6 +311,7 @@ class Config(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     optimizer: OptimizerSettings = Field(default_factory=OptimizerSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    ocpp: OcppSettings = Field(default_factory=OcppSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
 
     @classmethod
@@ -345,6 +353,11 @@ class Config(BaseSettings):
         ):
             dupes = sorted({n for n in items if items.count(n) > 1})
             problems += [f"{kind}: duplicate name {n!r}" for n in dupes]
+        stations = [(c.ocpp.identity, c.ocpp.connector) for c in self.chargers if c.ocpp is not None]
+        problems += [
+            f"chargers: ocpp identity {i!r} connector {n} used twice"
+            for i, n in sorted({s for s in stations if stations.count(s) > 1})
+        ]
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -243,7 +243,74 @@ class ChargerRegisterMap(Strict):
     """RFID / vehicle identifier (``type: string``)."""
 
 
-ChargerType = Literal["alfen", "phoenix", "wallbe", "evsedin", "abl", "modbus", "demo"]
+IDENTITY_PATTERN = r"^[A-Za-z0-9_.:*+@|-]{1,48}$"
+"""An OCPP charge point identity (``ws://<host>:<port>/<identity>``): the 1.6 CiString48 of the station id,
+without characters that would need escaping in a URL path."""
+
+
+class OcppChargerConfig(Strict):
+    """How the central system drives one OCPP 1.6J charge point connector (``type: ocpp``)."""
+
+    identity: str = Field(pattern=IDENTITY_PATTERN)
+    """The charge point's identity, the last path segment of the URL it connects to."""
+    connector: int = Field(default=1, ge=1, le=16)
+    password_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    """Environment variable holding the basic-auth password (the charge point's AuthorizationKey, security
+    profile 1); set = the charge point must authenticate. Secrets never go into the file."""
+    tls_only: bool = False
+    """Accept this charge point only over the central system's TLS listener (``wss``)."""
+    remote_start: bool = False
+    """The box waits for an authorisation on plug-in: start its transaction with RemoteStartTransaction
+    (free-vend boxes start on their own)."""
+    remote_stop: bool = False
+    """Also end the transaction with RemoteStopTransaction on disable (boxes that ignore a 0 A profile)."""
+    id_tag: str = Field(default="chargebus", min_length=1, max_length=20)
+    """idTag sent with RemoteStartTransaction."""
+    charging_rate_unit: Literal["A", "W"] | None = None
+    """Unit of the charging profiles; unset = what the box announces
+    (ChargingScheduleAllowedChargingRateUnit), else A."""
+    phase_switching: bool | None = None
+    """1p/3p switching through numberPhases; unset = what the box announces
+    (ConnectorSwitch3to1PhaseSupported)."""
+    tx_profile: bool = False
+    """During a transaction write the limit as a TxProfile for it (boxes that apply a changed
+    TxDefaultProfile only to the next transaction); otherwise always the TxDefaultProfile."""
+    profile_validity_s: float = Field(default=300.0, ge=0)
+    """Each charging profile ends this long after it was written (``validTo``) and is re-written at half of
+    it, so a box left without chargebus falls back to its own default; 0 = profiles never end."""
+    meter_interval_s: int = Field(default=10, ge=1, le=3600)
+    """MeterValueSampleInterval configured on the box."""
+    meter_values: list[str] | None = Field(default=None, max_length=16)
+    """MeterValuesSampledData to configure; unset = power, energy, currents, voltages, offered current, SoC
+    (each the box accepts)."""
+    stack_level: int | None = Field(default=None, ge=0, le=100)
+    """Stack level of the profiles; unset = the box's ChargeProfileMaxStackLevel (else 0)."""
+
+
+class OcppTls(Strict):
+    cert_file: str
+    key_file: str
+    port: int = Field(default=8888, ge=0, le=65535)
+    """Port of the ``wss`` listener (0 = a free one)."""
+
+
+class OcppSettings(Strict):
+    """The charger-actuator's OCPP 1.6J central system (started when a charger has ``type: ocpp``)."""
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=8887, ge=0, le=65535)
+    """``ws://<host>:<port>/<identity>``, 8887 as in evcc (0 = a free one)."""
+    tls: OcppTls | None = None
+    unknown: Literal["park", "reject"] = "park"
+    """A charge point with an identity nobody configured: ``park`` keeps its connection, answers its
+    BootNotification with Pending and shows it in ``chargebus/ocpp/stations``; ``reject`` refuses it."""
+    heartbeat_s: int = Field(default=60, ge=5, le=86400)
+    """Heartbeat interval given to charge points in the BootNotification answer."""
+    response_timeout_s: float = Field(default=15.0, gt=0, le=120)
+    """How long a request to a charge point waits for its answer."""
+
+
+ChargerType = Literal["alfen", "phoenix", "wallbe", "evsedin", "abl", "modbus", "demo", "ocpp"]
 CHARGER_UNIT_IDS: dict[str, int] = {"phoenix": 255, "wallbe": 255}
 """Modbus unit id a charger type listens on when ``modbus.id`` is left out (else 1)."""
 
@@ -252,7 +319,8 @@ class ChargerConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     type: ChargerType
     """Driver: alfen (Eve), phoenix (EV-ETH), wallbe (EV-ETH, milli current), evsedin (SimpleEVSE), abl (eMH),
-    modbus (generic, needs ``registers``), demo (the simulator's wallbox)."""
+    modbus (generic, needs ``registers``), demo (the simulator's wallbox), ocpp (an OCPP 1.6J charge point
+    connecting to the central system)."""
     modbus: ModbusConnection = Field(default_factory=ModbusConnection)
     phases: Literal[1, 3] = 3
     """Physical phases wired to the charger."""
@@ -263,6 +331,8 @@ class ChargerConfig(Strict):
     """Register map, only for ``type: modbus``."""
     millicurrent: bool | None = None
     """phoenix/wallbe: max current register in 0.1 A; unset = detect (register value ≥ 60)."""
+    ocpp: OcppChargerConfig | None = None
+    """The charge point of ``type: ocpp``."""
 
     @model_validator(mode="before")
     @classmethod
@@ -281,4 +351,6 @@ class ChargerConfig(Strict):
             raise ValueError("type modbus needs a registers map")
         if self.type != "modbus" and self.registers is not None:
             raise ValueError(f"registers are only for type modbus, not {self.type}")
+        if (self.type == "ocpp") != (self.ocpp is not None):
+            raise ValueError("type ocpp needs an ocpp block (identity, …), and only type ocpp takes one")
         return self

@@ -136,6 +136,9 @@ class ChargerStatus(Message):
     """Vehicle SoC where the charger reports it (ISO 15118, or a mapped register of a generic charger)."""
     applied_seq: int | None = None
     failsafe: bool = False
+    offline: bool = False
+    """The charger does not answer (or its OCPP connection is lost): status and values are the last known,
+    ``power_w`` is 0 and it is not charging as far as anyone may count."""
     error: str | None = None
     timestamp: AwareDatetime = Field(default_factory=utcnow)
     phase_switching: bool = False
@@ -151,7 +154,32 @@ class ChargerStatus(Message):
 
     @property
     def charging(self) -> bool:
-        return self.status is ChargeStatus.C
+        return self.status is ChargeStatus.C and not self.offline
+
+
+class OcppStation(Message):
+    """A charge point the OCPP central system knows: configured, or an unknown one that tried to connect."""
+
+    identity: str
+    configured: bool
+    registration: Literal["accepted", "pending", "rejected", "unknown"]
+    """accepted = a configured box; pending = unknown and parked; rejected = refused at the handshake;
+    unknown = configured but never seen."""
+    connected: bool
+    remote: str | None = None
+    """Address it connected from (host:port)."""
+    vendor: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    firmware: str | None = None
+    since: AwareDatetime | None = None
+    """Connected since, or last seen."""
+
+
+class OcppStations(Message):
+    """``chargebus/ocpp/stations`` from the charger-actuator (retained)."""
+
+    stations: list[OcppStation]
 
 
 # --- tariffs ------------------------------------------------------------------------------------------

@@ -36,6 +36,10 @@ class Topics:
         return f"{self.root}/replies/{client}"
 
     @property
+    def ocpp_stations(self) -> str:
+        return f"{self.root}/ocpp/stations"
+
+    @property
     def all_meters(self) -> str:
         return f"{self.root}/meters/+"
 

@@ -7,6 +7,7 @@ each verified by reading the register back. Deciding *what* to write lives in :m
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -58,10 +59,15 @@ class ChargerReading:
 class ChargerDriver(Protocol):
     """The operations the runner needs from a wallbox. All raise :class:`DeviceError` on failure."""
 
-    capabilities: Capabilities
+    @property
+    def capabilities(self) -> Capabilities: ...
 
     @property
     def address(self) -> str: ...
+
+    def watch(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` when the device reports something by itself (OCPP); polled devices never do."""
+        ...
 
     async def read(self) -> ChargerReading: ...
 
@@ -125,6 +131,9 @@ class ModbusDriver:
     @property
     def address(self) -> str:
         return self.link.address
+
+    def watch(self, wake: Callable[[], None]) -> None:
+        """Modbus devices only answer when polled."""
 
     def close(self) -> None:
         self.link.close()

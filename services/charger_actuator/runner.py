@@ -73,6 +73,7 @@ class ChargerRunner:
         self._dead_polls = 0
         self._published_error: str | None = None
         self._error_published = False
+        driver.watch(self._wake.set)
 
     # --- bus input --------------------------------------------------------------------------------------
 

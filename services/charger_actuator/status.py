@@ -75,6 +75,10 @@ def build_status(
     offered = offered_current(shown, state)
     phases = active_phases(shown, physical_phases)
     power, estimated = charge_power(shown, offered, phases, voltage_v)
+    offline = device_error is not None
+    if offline:
+        # What an unreachable charger draws is unknown: nobody may count on the last value.
+        power, estimated = 0.0, False
     connected = shown.status in (ChargeStatus.B, ChargeStatus.C)
     return ChargerStatus(
         loadpoint=loadpoint,
@@ -93,6 +97,7 @@ def build_status(
         vehicle_soc_pct=shown.soc_pct if connected else None,
         applied_seq=state.last_seq,
         failsafe=state.failsafe,
+        offline=offline,
         error=describe_errors(device_error, shown.fault, state.write_error, state.failsafe_reason),
         timestamp=now,
         phase_switching=phase_switching,

@@ -20,7 +20,7 @@ from types import TracebackType
 from pymodbus.framer import FramerType
 
 from services.simulator.clock import Clock, ScaledClock
-from services.simulator.devices import MODELS, DeviceEnv
+from services.simulator.devices import MODELS, DeviceEnv, DeviceService
 from services.simulator.physics import Simulation, Snapshot
 from services.simulator.registers import MappedDevice, Value, WriteLog
 from services.simulator.scenario import Scenario, scenario_from_settings
@@ -86,6 +86,8 @@ class SimulatedHome:
         self.sim = Simulation(self.scenario, clock())
         self.log = get_logger("simulator")
         self.devices: dict[str, RunningDevice] = {}
+        self.services: dict[str, DeviceService] = {}
+        """Devices that speak something else than Modbus (OCPP charge points, HTTP and MQTT devices)."""
         self._ticks: list[Callable[[], None]] = []
         self._servers: list[DeviceServer] = []
         self._tick_task: asyncio.Task[None] | None = None
@@ -105,7 +107,11 @@ class SimulatedHome:
         host = self.settings.host
         for spec in specs:
             model = MODELS[spec.model]
-            env = DeviceEnv(self.sim, spec, self.sim.points[spec.source or model.source])
+            env = DeviceEnv(self.sim, spec, self.sim.points[spec.source or model.source], sync=self.sync)
+            if model.service is not None:
+                self.services[spec.name] = model.service(env)
+                self._ticks += env.ticks
+                continue
             unit = model.unit_id if spec.unit_id is None else spec.unit_id
             mapped = MappedDevice(
                 spec.name, model.name, model.build(env), unit_ids=(unit,), framer=model.framer,
@@ -158,6 +164,8 @@ class SimulatedHome:
         except BaseException:
             await self.stop()
             raise
+        for service in self.services.values():
+            await service.start()
         self._tick_task = asyncio.create_task(self._tick_loop(), name="simulator-tick")
         for d in self.devices.values():
             self.log.info("serving device", device=d.name, model=d.model, port=d.port, unit=d.unit)
@@ -174,6 +182,8 @@ class SimulatedHome:
         if self._tick_task is not None:
             await cancel_and_wait([self._tick_task])
             self._tick_task = None
+        for service in self.services.values():
+            await service.stop()
         for server in reversed(self._servers):
             await server.stop()
         self._servers.clear()

@@ -3,27 +3,51 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from services.charger_actuator.driver import ChargerDriver
 from services.charger_actuator.drivers import abl, alfen, demo, evsedin, generic, phoenix
+from services.charger_actuator.ocpp.central import CentralSystem
+from services.charger_actuator.ocpp.driver import OcppCharger
 from shared.config_devices import ChargerConfig
 from shared.devices.modbus import LinkPool
 
-DRIVERS: dict[str, Callable[[ChargerConfig, LinkPool], ChargerDriver]] = {
-    "alfen": alfen.create,
-    "phoenix": phoenix.create,
-    "wallbe": phoenix.create,
-    "evsedin": evsedin.create,
-    "abl": abl.create,
-    "modbus": generic.create,
-    "demo": demo.create,
+
+@dataclass
+class DriverContext:
+    """What drivers share within the service: Modbus links (chargers on one serial line or gateway share
+    one), the OCPP central system, the site voltage."""
+
+    pool: LinkPool = field(default_factory=LinkPool)
+    central: CentralSystem | None = None
+    voltage_v: float = 230.0
+
+
+def _modbus(create: Callable[[ChargerConfig, LinkPool], ChargerDriver]) -> Callable[..., ChargerDriver]:
+    return lambda config, context: create(config, context.pool)
+
+
+def _ocpp(config: ChargerConfig, context: DriverContext) -> ChargerDriver:
+    if context.central is None or config.ocpp is None:
+        raise ValueError(f"charger {config.name}: type ocpp needs the central system")
+    return OcppCharger(config, context.central.station(config.ocpp), voltage_v=context.voltage_v)
+
+
+DRIVERS: dict[str, Callable[[ChargerConfig, DriverContext], ChargerDriver]] = {
+    "alfen": _modbus(alfen.create),
+    "phoenix": _modbus(phoenix.create),
+    "wallbe": _modbus(phoenix.create),
+    "evsedin": _modbus(evsedin.create),
+    "abl": _modbus(abl.create),
+    "modbus": _modbus(generic.create),
+    "demo": _modbus(demo.create),
+    "ocpp": _ocpp,
 }
 
 
-def create_driver(config: ChargerConfig, pool: LinkPool | None = None) -> ChargerDriver:
-    """The driver of ``config``; Modbus chargers on one serial line or gateway share ``pool``'s link."""
+def create_driver(config: ChargerConfig, context: DriverContext | None = None) -> ChargerDriver:
     try:
         factory = DRIVERS[config.type]
     except KeyError:
         raise ValueError(f"charger {config.name}: unknown type {config.type!r}") from None
-    return factory(config, pool or LinkPool())
+    return factory(config, context or DriverContext())

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from services.simulator.devices.abl import ABL
 from services.simulator.devices.alfen import ALFEN
-from services.simulator.devices.base import DeviceEnv, Model
+from services.simulator.devices.base import DeviceEnv, DeviceService, Model
 from services.simulator.devices.demo_wallbox import DEMO
 from services.simulator.devices.evsedin import EVSEDIN
 from services.simulator.devices.generic_meter import GENERIC_METER
+from services.simulator.devices.ocpp_cp import OCPP
 from services.simulator.devices.phoenix import PHOENIX
 from services.simulator.devices.sdm630 import SDM72, SDM630
 from services.simulator.devices.sunspec import (
@@ -32,7 +33,8 @@ MODELS: dict[str, Model] = {
         PHOENIX,
         EVSEDIN,
         ABL,
+        OCPP,
     )
 }
 
-__all__ = ["MODELS", "DeviceEnv", "Model"]
+__all__ = ["MODELS", "DeviceEnv", "DeviceService", "Model"]
