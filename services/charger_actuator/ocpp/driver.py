@@ -54,6 +54,10 @@ class Written:
     at: datetime
 
 
+def _none_flowing(currents: tuple[float, float, float] | None) -> tuple[float, float, float] | None:
+    return None if currents is None else (0.0, 0.0, 0.0)
+
+
 class OcppCharger:
     def __init__(self, config: ChargerConfig, station: Station, *, voltage_v: float = 230.0) -> None:
         assert config.ocpp is not None  # guaranteed by ChargerConfig's validation
@@ -116,14 +120,20 @@ class OcppCharger:
             offered = connector.meter.total(m.OFFERED)
             enabled = written.limit_a > 0 if written is not None else offered is not None and offered > 0
         meter = connector.meter
+        # The box stopped drawing after its last sample (it samples every few seconds): nothing flows now.
+        flows = connector.status == "Charging" or (
+            connector.meter_at is not None
+            and connector.status_at is not None
+            and connector.meter_at >= connector.status_at
+        )
         return ChargerReading(
             status=status,
             enabled=enabled,
             current_a=written.limit_a if written is not None else None,
             phases=written.phases if written is not None and written.phases in (1, 3) else None,
-            power_w=meter.total(m.POWER),
+            power_w=meter.total(m.POWER) if flows or meter.total(m.POWER) is None else 0.0,
             energy_kwh=meter.total(m.ENERGY),
-            currents_a=meter.per_phase(m.CURRENT),
+            currents_a=meter.per_phase(m.CURRENT) if flows else _none_flowing(meter.per_phase(m.CURRENT)),
             voltages_v=meter.per_phase(m.VOLTAGE),
             identifier=self._identifier(connector.id_tag, connector.status, now),
             soc_pct=meter.total(m.SOC),

@@ -9,8 +9,8 @@ typical box:
   ``freevend``); otherwise it waits for RemoteStartTransaction (or an idTag presented with
   :meth:`present_tag`, which is authorised first);
 - the limit is the valid charging profile with the highest stack level (TxProfile over TxDefaultProfile;
-  ``validTo`` honoured): A or W, ``numberPhases`` switches 1p/3p; without any profile the box offers
-  ``DEFAULT_CURRENT_A`` — what a box left alone does;
+  ``validTo`` honoured): A or W, ``numberPhases`` switches 1p/3p (a power limit without it: 1p below
+  3 × 6 A); without any profile the box offers ``DEFAULT_CURRENT_A`` — what a box left alone does;
 - MeterValues every MeterValueSampleInterval with the measurands of MeterValuesSampledData; Heartbeat at
   the BootNotification's interval; TriggerMessage, Get/ChangeConfiguration, Reset, RemoteStop answered.
 
@@ -120,6 +120,11 @@ class SimulatedChargePoint:
         self._pending: list[Callable[[], Any]] = []
         """Messages the central system triggered, sent by the loop after the answer."""
         self._stopping = False
+        self.fault: tuple[str, str | None] | None = None
+        """(errorCode, info) while the box reports itself Faulted."""
+        self.heartbeats = 0
+        """Heartbeats the central system answered."""
+        env.ticks.append(self._apply)  # profiles end with time, connected or not
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -146,6 +151,7 @@ class SimulatedChargePoint:
         self.transaction, self.id_tag = None, None
         self.accepted = False
         self._status_sent = None
+        self._plugged = False  # a free-vend box starts a new transaction for the car still plugged in
         self._apply()
         await self.drop()
 
@@ -242,6 +248,7 @@ class SimulatedChargePoint:
         if now >= self._heartbeat_due:
             self._heartbeat_due = now + self._heartbeat_s
             await endpoint.call(call.Heartbeat())
+            self.heartbeats += 1
 
     # --- the box's behaviour ---------------------------------------------------------------------------
 
@@ -265,7 +272,11 @@ class SimulatedChargePoint:
         phases = period.get("number_phases")
         limit = float(period["limit"])
         if schedule["charging_rate_unit"] == "W":
-            limit /= self.sim.scenario.voltage_v * (phases or self.sim.wallbox.phases)
+            voltage = self.sim.scenario.voltage_v
+            if phases is None:
+                # A power limit alone: the box picks the phases that can carry it (3 × 6 A or more → 3p).
+                phases = 3 if limit >= 3 * MIN_CHARGE_CURRENT_A * voltage else 1
+            limit /= voltage * phases
         return limit, phases
 
     def _apply(self) -> None:
@@ -273,13 +284,15 @@ class SimulatedChargePoint:
         current, phases = self.limit()
         if phases in (1, 3) and phases != self.sim.wallbox.phases:
             self.sim.set_phases(phases)
-        allowed = self.transaction is not None and current >= MIN_CHARGE_CURRENT_A
+        allowed = self.transaction is not None and current >= MIN_CHARGE_CURRENT_A and self.fault is None
         if allowed and current != self.sim.wallbox.offered_a:
             self.sim.set_current(min(current, 80.0))
         if allowed != self.sim.wallbox.enabled:
             self.sim.set_enabled(allowed)
 
     def status(self) -> str:
+        if self.fault is not None:
+            return "Faulted"
         if self.sim.car is None:
             return "Available"
         if self.transaction is None:
@@ -293,9 +306,10 @@ class SimulatedChargePoint:
 
     async def _send_status(self, endpoint: OcppEndpoint, status: str) -> None:
         self._status_sent = status
+        code, info = self.fault or ("NoError", None)
         await endpoint.call(
             call.StatusNotification(
-                connector_id=1, error_code="NoError", status=status, timestamp=_time(_utc())
+                connector_id=1, error_code=code, status=status, info=info, timestamp=_time(_utc())
             )
         )
 
