@@ -91,6 +91,11 @@ def _message_table() -> str:
             messages.ChargerCommand,
             "from the optimizer, re-sent every tick",
         ),
+        (
+            "chargebus/ocpp/stations",
+            messages.OcppStations,
+            "retained; from the charger-actuator's OCPP central system",
+        ),
         ("chargebus/tariffs/<usage>", messages.RateSeries, "retained"),
         ("chargebus/events/command", messages.CommandApplied, "QoS 1 event"),
         ("chargebus/events/session", messages.SessionEvent, "QoS 1 event"),

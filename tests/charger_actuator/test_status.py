@@ -79,13 +79,16 @@ def test_offered_current_is_zero_when_disabled_and_seq_echoed() -> None:
     assert status.error is None and not status.failsafe
 
 
-def test_errors_are_combined_and_last_reading_kept() -> None:
+def test_errors_are_combined_and_an_unreachable_charger_is_not_counted_on() -> None:
     state = replace(STATE, failsafe_reason="failsafe: optimizer offline", write_error="enable not taken")
     reading = ChargerReading(ChargeStatus.C, True, 10.0, power_w=6900.0)
     status = status_of(reading, error="charger not reachable: timeout", state=state)
     assert status.failsafe
     assert status.error == "charger not reachable: timeout; enable not taken; failsafe: optimizer offline"
-    assert status.status is ChargeStatus.C and status.power_w == 6900
+    # The last status is kept (a short outage ends no session), its power is not: nobody may count on it.
+    assert status.status is ChargeStatus.C and status.offline
+    assert status.power_w == 0 and not status.charging and status.connected
+    assert not status_of(reading).offline and status_of(reading).power_w == 6900
 
 
 def test_never_read_charger_shows_disconnected() -> None:
