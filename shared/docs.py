@@ -17,6 +17,60 @@ from shared.encoding import _has_marker, _strip_optional, mqtt_segment
 from shared.state import JsonString, LoadpointState, Phases, SiteState, VehicleState
 from shared.tree import field_owner
 
+_CONFIG_STATUS = (
+    "configuration/status of an evcc integration chargebus configures in its YAML and does not have"
+)
+_EVOPT = "evcc's experimental external optimizer (evopt); chargebus plans in its own optimizer"
+
+NOT_PUBLISHED: dict[str, dict[str, str]] = {
+    "site": {
+        "apiReady": "the gateway's readiness is `GET /api/health`",
+        "authDisabled": "chargebus has no way to switch authentication off",
+        "authProviders": "no vehicle cloud accounts (OAuth providers) in chargebus",
+        "availableVersion": "chargebus does not phone home for updates",
+        "circuits": "published by the optimizer once circuits are configured (load management)",
+        "config": "the config file path is not exposed",
+        "consumers": "no consumer meters: chargebus knows grid, PV, battery and aux meters",
+        "database": "the database URL is not exposed (it may carry credentials)",
+        "deviceColors": "a UI setting of evcc's web app",
+        "demoMode": "chargebus's demo is a normal configuration, not a locked mode",
+        "eebus": _CONFIG_STATUS,
+        "ext": "no ext meters: chargebus knows grid, PV, battery and aux meters",
+        "hems": _CONFIG_STATUS,
+        "historyUpdated": "no energy history database (sessions are kept, per-meter history is not)",
+        "influx": _CONFIG_STATUS,
+        "mcp": "no MCP server",
+        "messaging": "notifications are configured in YAML (`notify:`) and not mirrored into the state",
+        "messagingEvents": "see messaging",
+        "modbusproxy": _CONFIG_STATUS,
+        "mqtt": "broker settings are not mirrored into the state (they hold credentials)",
+        "network": "the gateway's listen address is configuration, not state",
+        "ocpp": "the OCPP central system's station list is on `/v2` and the charger status, not here",
+        "ocppforwarder": _CONFIG_STATUS,
+        "optimizer": _EVOPT,
+        "optimizerChargingStrategies": _EVOPT,
+        "optimizerChargingStrategy": _EVOPT,
+        "remote": _CONFIG_STATUS,
+        "shm": _CONFIG_STATUS,
+        "solarAdjusted": "accepted only once the solar forecast scaling is implemented",
+        "sponsor": "chargebus needs no sponsor token",
+        "tariffTemperature": "no temperature tariff (heating devices are not supported)",
+        "tariffs": _CONFIG_STATUS,
+    },
+    "loadpoint": {
+        "dimmed": "published by the optimizer once §14a dimming is configured",
+        "last24hEnergy": "no per-loadpoint energy history (sessions are on `/api/sessions`)",
+        "last7dEnergy": "no per-loadpoint energy history (sessions are on `/api/sessions`)",
+        "suggestion": _EVOPT,
+        "todayEnergy": "no per-loadpoint energy history (sessions are on `/api/sessions`)",
+        "ui": "temperature scale of heating devices, which chargebus does not drive",
+    },
+    "vehicle": {
+        "name": "the vehicle's name is its key in `vehicles` / its topic segment",
+    },
+}
+"""Keys current evcc publishes that chargebus does not (key → why); a test keeps this list complete."""
+
 
 def _type_name(annotation: Any) -> str:
     kind = _strip_optional(annotation)
@@ -110,6 +164,13 @@ def _message_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _missing_table() -> str:
+    lines = ["| scope | key | why not |", "|---|---|---|"]
+    for scope, keys in NOT_PUBLISHED.items():
+        lines += [f"| {scope} | `{key}` | {why} |" for key, why in sorted(keys.items())]
+    return "\n".join(lines) + "\n"
+
+
 def mqtt_reference() -> str:
     parts = [
         "# MQTT topic reference\n",
@@ -120,6 +181,11 @@ def mqtt_reference() -> str:
         "times unix seconds, an empty payload means *no value*. Lists publish their count at the bare "
         "topic and entries at `/1…/n`. Write a setting by publishing to `<topic>/set` "
         "(see docs/optimizer.md for the writable keys).\n",
+        "`/api/state` and `/ws` carry the same keys as JSON, written as evcc (Go) writes them: whole "
+        "numbers without a decimal point (`16`), top-level numbers rounded to three decimals, no float "
+        "noise anywhere, times RFC 3339 in UTC (`2026-03-29T01:00:00Z`), no value as `null` — keys evcc "
+        "always carries are `null` rather than missing. MQTT values that are JSON strings (`plan`, the "
+        "solar `timeseries`) use the same writer.\n",
         "`<root>/status` is `online`/`offline` (last will), `<root>/updated` the unix time of the last "
         "change, `<root>/loadpoints` and `<root>/vehicles` the counts.\n",
         "Every key has exactly one writer, its *owner* (recorded in `shared/state.py`; the bus refuses "
@@ -131,6 +197,11 @@ def mqtt_reference() -> str:
         _table(_owned_rows("<root>/loadpoints/<id>", LoadpointState)),
         "## Vehicles — `<root>/vehicles/<name>/<key>`\n",
         _table(_owned_rows("<root>/vehicles/<name>", VehicleState)),
+        "## evcc keys chargebus does not publish\n",
+        "Every other key current evcc publishes (site, loadpoint, vehicle) is in the tables above. "
+        "Keys evcc dropped but integrations still read are kept: `pvConfigured`, `batteryConfigured`, "
+        "`phasesEnabled`, `vehiclePresent`.\n",
+        _missing_table(),
         "## Internal tree — `chargebus/...` (JSON payloads)\n",
         _message_table(),
     ]

@@ -3,7 +3,8 @@
 Rules (reference §0.2, §1.3): MQTT floats ``%.3f`` with trailing zeros trimmed, booleans ``true``/``false``,
 times unix seconds, nil as an empty payload; top-level 3-phase lists as ``/l1..l3`` plus the sum; lists as
 a count plus ``/1..n``; structs and maps as sub-topics. The JSON encoder rounds top-level floats to three
-decimals, writes times as RFC 3339 and leaves nested values as they are.
+decimals, writes top-level times as RFC 3339 and nested values as Go's ``encoding/json`` does; one JSON
+writer (:func:`go_json`) writes numbers the way Go does (``16``, never ``16.0``) without float noise.
 
 Everything here walks the pydantic schema in :mod:`shared.state`, so no service hand-formats a topic.
 """
@@ -15,13 +16,14 @@ import math
 import types
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from shared.state import JsonString, Phases
+from shared.state import ALWAYS, JsonString, Phases
 
 PHASE_SUFFIXES = ("l1", "l2", "l3")
 M = TypeVar("M", bound=BaseModel)
@@ -78,7 +80,7 @@ def _flatten(topic: str, value: Any, info: FieldInfo | None, top_level: bool) ->
             yield f"{topic}/{suffix}", format_float(float(phase_value))
         yield topic, format_float(float(sum(value)))
     elif _has_marker(info, JsonString):
-        yield topic, json.dumps(_jsonable(value), separators=(",", ":"))
+        yield topic, go_json(_jsonable(value))
     elif isinstance(value, BaseModel):
         for name in type(value).model_fields:
             if name in value.model_fields_set:
@@ -108,12 +110,130 @@ def encode_mqtt(prefix: str, model: BaseModel) -> list[tuple[str, str]]:
     return out
 
 
-# --- /api/state JSON encoding ---------------------------------------------------------------------------
+# --- JSON: Go's encoding/json and evcc's state encoder -------------------------------------------------
+
+NOISE_DIGITS = 15
+"""Significant digits kept of a float before it is written: float arithmetic noise (``0.2 + 0.027`` =
+``0.22699999999999998``) is gone, every real digit of a reading or price stays."""
+
+
+def denoise(value: float) -> float:
+    """``value`` without float arithmetic noise (:data:`NOISE_DIGITS` significant digits)."""
+    if not math.isfinite(value):
+        return value
+    clean = float(f"{value:.{NOISE_DIGITS}g}")
+    return clean if math.isfinite(clean) else value  # the largest floats would round up to infinity
+
+
+def round_evcc(value: float) -> float:
+    """evcc's top-level rounding, ``math.Round(v*1e3)/1e3`` (halves away from zero, as Go rounds)."""
+    scaled = value * 1e3
+    if not math.isfinite(scaled):  # beyond ±1.8e305: nothing after the point to round
+        return value
+    whole = float(math.trunc(scaled))
+    if abs(scaled - whole) >= 0.5:
+        whole += math.copysign(1.0, scaled)
+    return whole / 1e3
+
+
+def go_float(value: float) -> str:
+    """A float64 as Go's ``encoding/json`` writes it: the shortest digits that read back as the same float,
+    plain below 1e21 and from 1e-6 (``16``, ``0.227``, ``0.000001``), else exponent form (``1e-7``,
+    ``1e+21``)."""
+    if not math.isfinite(value):
+        raise ValueError(f"{value} is not representable in JSON")
+    if value == 0:
+        return "-0" if math.copysign(1.0, value) < 0 else "0"
+    exact = Decimal(repr(value)).normalize()
+    if 1e-6 <= abs(value) < 1e21:
+        return format(exact, "f")
+    sign, digits, exponent = exact.as_tuple()
+    assert isinstance(exponent, int)
+    text = "".join(map(str, digits))
+    power = exponent + len(text) - 1
+    mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
+    # Go pads a positive exponent to two digits and trims a negative one (``e-07`` → ``e-7``)
+    exponent_text = f"-{-power}" if power < 0 else f"+{power:02d}"
+    return f"{'-' if sign else ''}{mantissa}e{exponent_text}"
+
+
+def go_time(value: datetime, *, nano: bool = True) -> str:
+    """RFC 3339 in UTC with ``Z``, as Go formats a UTC time: ``time.RFC3339Nano`` (fraction without trailing
+    zeros) for nested times, ``time.RFC3339`` (whole seconds) for evcc's top-level state values."""
+    utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    if nano and utc.microsecond:
+        text += ("." + f"{utc.microsecond:06d}").rstrip("0")
+    return text + "Z"
+
+
+_HTML_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def _go_string(text: str) -> str:
+    quoted = json.dumps(text, ensure_ascii=False)
+    for char, escape in _HTML_ESCAPES.items():
+        quoted = quoted.replace(char, escape)
+    return quoted
+
+
+def _go_json(value: Any, out: list[str]) -> None:
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, Enum):
+        _go_json(value.value, out)
+    elif isinstance(value, int):
+        out.append(str(value))
+    elif isinstance(value, float):
+        out.append(go_float(denoise(value)) if math.isfinite(value) else "null")
+    elif isinstance(value, str):
+        out.append(_go_string(value))
+    elif isinstance(value, datetime):
+        out.append(_go_string(go_time(value)))
+    elif isinstance(value, BaseModel):
+        _go_json(_jsonable(value), out)
+    elif isinstance(value, Mapping):
+        out.append("{")
+        for index, (key, item) in enumerate(value.items()):
+            if index:
+                out.append(",")
+            out.append(_go_string(str(key)))
+            out.append(":")
+            _go_json(item, out)
+        out.append("}")
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(",")
+            _go_json(item, out)
+        out.append("]")
+    else:
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def go_json(value: Any) -> str:
+    """``value`` as Go's ``json.Marshal`` writes it (compact, HTML-safe escapes, Go number and time
+    forms, floats without noise, NaN/Inf as ``null`` like evcc's encoder). The one JSON writer of the evcc
+    API: ``/api/...`` bodies, ``/ws`` frames and MQTT's JSON-string values all go through it."""
+    out: list[str] = []
+    _go_json(value, out)
+    return "".join(out)
 
 
 def _jsonable(value: Any) -> Any:
+    """A nested value as Go's ``encoding/json`` sees it (JSON tags as keys, RFC3339Nano times)."""
     if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        fields = type(value).model_fields
+        return {
+            json_key(name, fields[name]): _jsonable(getattr(value, name))
+            for name in fields
+            if name in value.model_fields_set
+        }
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
@@ -121,28 +241,46 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime):
-        return value.isoformat()
+        return go_time(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
 
 
 def api_value(value: Any) -> Any:
-    """evcc's state encoder, applied to one top-level value."""
+    """evcc's state encoder, applied to one top-level value: floats rounded to 3 decimals (NaN/Inf →
+    null), times RFC 3339 in whole seconds; nested values as Go's encoding/json writes them."""
+    if isinstance(value, bool):
+        return value
     if isinstance(value, float):
-        return round(value, 3) if math.isfinite(value) else None
+        return round_evcc(value) if math.isfinite(value) else None
     if isinstance(value, datetime):
-        return value.astimezone().replace(microsecond=0).isoformat()
+        return go_time(value, nano=False)
     return _jsonable(value)
 
 
+def ws_value(value: Any) -> Any:
+    """A top-level value on ``/ws``: evcc encodes each element of a top-level list on its own, so list
+    elements are rounded like top-level values there (not in ``/api/state``)."""
+    if isinstance(value, list):
+        return [api_value(v) for v in value]
+    return value
+
+
+def always_present(info: FieldInfo) -> bool:
+    """evcc's state always carries this key: ``null`` when there is no value, never left out."""
+    extra = info.json_schema_extra
+    return isinstance(extra, dict) and extra.get(ALWAYS) is True
+
+
 def encode_api(model: BaseModel) -> dict[str, Any]:
-    """The ``/api/state`` object for the set fields of a state model."""
+    """The ``/api/state`` object for the set fields of a state model (and ``null`` for the unset fields
+    evcc always carries)."""
     fields = type(model).model_fields
     return {
-        json_key(name, fields[name]): api_value(getattr(model, name))
-        for name in fields
-        if name in model.model_fields_set
+        json_key(name, info): api_value(getattr(model, name))
+        for name, info in fields.items()
+        if name in model.model_fields_set or always_present(info)
     }
 
 

@@ -39,29 +39,36 @@ def f(description: str) -> Any:
     return Field(default=None, description=description)
 
 
-def owned(owner: Service, description: str) -> Any:
+ALWAYS = "always"
+"""Marks a field evcc's state always carries: ``null`` in ``/api/state`` without a value, never absent."""
+
+
+def owned(owner: Service, description: str, *, always: bool = False) -> Any:
     """A top-level state field, written by ``owner`` only (DESIGN §1; :func:`shared.tree.check_owner`)."""
-    return Field(default=None, description=description, json_schema_extra={OWNER: owner.value})
+    extra: dict[str, Any] = {OWNER: owner.value}
+    if always:
+        extra[ALWAYS] = True
+    return Field(default=None, description=description, json_schema_extra=extra)
 
 
-def meter_reader(description: str) -> Any:
-    return owned(Service.METER_READER, description)
+def meter_reader(description: str, *, always: bool = False) -> Any:
+    return owned(Service.METER_READER, description, always=always)
 
 
-def actuator(description: str) -> Any:
-    return owned(Service.CHARGER_ACTUATOR, description)
+def actuator(description: str, *, always: bool = False) -> Any:
+    return owned(Service.CHARGER_ACTUATOR, description, always=always)
 
 
-def optimizer(description: str) -> Any:
-    return owned(Service.OPTIMIZER, description)
+def optimizer(description: str, *, always: bool = False) -> Any:
+    return owned(Service.OPTIMIZER, description, always=always)
 
 
-def tariffs(description: str) -> Any:
-    return owned(Service.TARIFF_FETCHER, description)
+def tariffs(description: str, *, always: bool = False) -> Any:
+    return owned(Service.TARIFF_FETCHER, description, always=always)
 
 
-def gateway(description: str) -> Any:
-    return owned(Service.GATEWAY, description)
+def gateway(description: str, *, always: bool = False) -> Any:
+    return owned(Service.GATEWAY, description, always=always)
 
 
 class StateModel(BaseModel):
@@ -182,6 +189,19 @@ class Forecast(StateModel):
     solar: SolarForecast | None = f("PV forecast")
 
 
+class FatalError(StateModel):
+    """One fatal start-up error (evcc's ``fatal`` entries)."""
+
+    error: str | None = f("message")
+    class_: str | None = Field(
+        default=None,
+        validation_alias="class",
+        serialization_alias="class",
+        description="device class the error comes from: meter, charger …",
+    )
+    device: str | None = f("device name")
+
+
 class SiteState(StateModel):
     """``<root>/site/<key>`` and the top level of ``/api/state``."""
 
@@ -189,8 +209,19 @@ class SiteState(StateModel):
     version: str | None = optimizer("chargebus version")
     interval: int | None = optimizer("s, control tick")
     startupCompleted: bool | None = optimizer("all services have published once")
+    setupRequired: bool | None = optimizer(
+        "initial setup needed (always false: chargebus is configured by file)"
+    )
+    telemetry: bool | None = optimizer("telemetry enabled (always false: chargebus sends none)")
+    experimental: bool | None = optimizer("experimental UI features (false)")
+    system: str | None = optimizer("operating system/architecture, e.g. linux/amd64")
+    timezone: str | None = optimizer("site time zone abbreviation and UTC offset, e.g. CEST +02:00")
     currency: str | None = optimizer("ISO 4217 code")
     gridConfigured: bool | None = meter_reader("a grid meter is configured")
+    pvConfigured: bool | None = meter_reader("a PV meter is configured (evcc < 0.119; still read by ha-evcc)")
+    batteryConfigured: bool | None = meter_reader(
+        "a battery meter is configured (evcc < 0.119; still read by ha-evcc)"
+    )
     grid: GridState | None = meter_reader("grid meter")
     pvPower: float | None = meter_reader("W, Σ max(0, pv)")
     pvEnergy: float | None = meter_reader("kWh")
@@ -225,7 +256,7 @@ class SiteState(StateModel):
     smartFeedInPriorityAvailable: bool | None = tariffs("feed-in tariff is dynamic")
     forecast: Forecast | None = tariffs("tariff and solar forecasts (tariff-fetcher)")
     statistics: Statistics | None = gateway("charging statistics from the sessions")
-    fatal: str | None = optimizer("fatal error, empty when healthy")
+    fatal: list[FatalError] | None = optimizer("fatal start-up errors; empty when healthy")
 
 
 # --- loadpoint ------------------------------------------------------------------------------------------
@@ -251,8 +282,27 @@ class LoadpointState(StateModel):
     enableDelay: int | None = optimizer("s")
     disableDelay: int | None = optimizer("s")
     phasesConfigured: int | None = optimizer("0 auto, 1, 3")
+    phasesEnabled: int | None = optimizer("= phasesConfigured (evcc < 0.131; still read by ha-evcc)")
     chargerPhases1p3p: bool | None = actuator("charger can switch phases")
     chargerSinglePhase: bool | None = actuator("charger is single-phase")
+    chargerIcon: str | None = actuator("charger icon (none: empty)", always=True)
+    chargerFeatureAutodetectDisabled: bool | None = actuator("vehicle autodetection off for this charger")
+    chargerFeatureAverage: bool | None = actuator("charger averages its measurements")
+    chargerFeatureCacheable: bool | None = actuator("charger readings may be cached")
+    chargerFeatureClimaterDisabled: bool | None = actuator("climater detection off")
+    chargerFeatureCoarseCurrent: bool | None = actuator("charger takes whole amperes only")
+    chargerFeatureContinuous: bool | None = actuator("charger needs continuous charging")
+    chargerFeatureHeating: bool | None = actuator("a heating device, not a vehicle")
+    chargerFeatureIntegratedDevice: bool | None = actuator("charger is an integrated device (no vehicle)")
+    chargerFeatureOffline: bool | None = actuator("charger works without connection")
+    chargerFeatureRetryable: bool | None = actuator("failed commands are retried by the charger")
+    chargerFeatureStreaming: bool | None = actuator("charger streams its values")
+    chargerFeatureSwitchDevice: bool | None = actuator("charger is a switch socket")
+    chargerFeatureWakeUpDisabled: bool | None = actuator("vehicle wake-up off")
+    chargerFeatureWelcomeCharge: bool | None = actuator("charger needs a welcome charge")
+    chargerStatusReason: str | None = actuator(
+        "unknown / waitingforauthorization / disconnectrequired", always=True
+    )
     # charger status
     connected: bool | None = actuator("vehicle connected (B or C)")
     charging: bool | None = actuator("vehicle charging (C)")
@@ -270,9 +320,9 @@ class LoadpointState(StateModel):
     chargedEnergy: float | None = optimizer("Wh (deprecated alias of sessionEnergy)")
     sessionEnergy: float | None = optimizer("Wh")
     sessionSolarPercentage: float | None = optimizer("%")
-    sessionPrice: float | None = optimizer("currency")
-    sessionPricePerKWh: float | None = optimizer("currency/kWh")
-    sessionCo2PerKWh: float | None = optimizer("g/kWh")
+    sessionPrice: float | None = optimizer("currency", always=True)
+    sessionPricePerKWh: float | None = optimizer("currency/kWh", always=True)
+    sessionCo2PerKWh: float | None = optimizer("g/kWh", always=True)
     chargeDuration: int | None = optimizer("s")
     connectedDuration: int | None = optimizer("s")
     chargeRemainingDuration: int | None = optimizer("s")
@@ -293,23 +343,27 @@ class LoadpointState(StateModel):
     phaseAction: PhaseAction | None = optimizer("inactive / scale1p / scale3p")
     phaseRemaining: int | None = optimizer("s")
     # plan
-    planTime: datetime | None = optimizer("energy plan target")
+    planTime: datetime | None = optimizer("energy plan target", always=True)
     planEnergy: float | None = optimizer("kWh")
     planStrategy: PlanStrategy | None = optimizer("plan strategy")
     planActive: bool | None = optimizer("charging for a plan now")
-    plan: Annotated[list[Rate] | None, JSON_STRING] = optimizer("chosen slots (JSON string on MQTT)")
-    planProjectedStart: datetime | None = optimizer("first slot start")
-    planProjectedEnd: datetime | None = optimizer("last slot end")
+    plan: Annotated[list[Rate] | None, JSON_STRING] = optimizer(
+        "chosen slots (JSON string on MQTT)", always=True
+    )
+    planProjectedStart: datetime | None = optimizer("first slot start", always=True)
+    planProjectedEnd: datetime | None = optimizer("last slot end", always=True)
     planOverrun: int | None = optimizer("s the goal cannot be met by")
     effectivePlanId: int | None = optimizer("0 none, 1 static, ≥ 2 repeating")
-    effectivePlanTime: datetime | None = optimizer("target of the effective plan")
+    effectivePlanTime: datetime | None = optimizer("target of the effective plan", always=True)
     effectivePlanSoc: int | None = optimizer("%")
+    effectivePlanStrategy: PlanStrategy | None = optimizer("strategy of the effective plan")
     # smart cost
-    smartCostLimit: float | None = optimizer("currency/kWh or g/kWh; empty = off")
+    smartCostLimit: float | None = optimizer("currency/kWh or g/kWh; empty = off", always=True)
     smartCostActive: bool | None = optimizer("charging because the price is below the limit")
-    smartCostNextStart: datetime | None = optimizer("next slot below the limit")
-    smartFeedInPriorityLimit: float | None = optimizer("currency/kWh; empty = off")
-    smartFeedInPriorityActive: bool | None = optimizer("")
+    smartCostNextStart: datetime | None = optimizer("next slot below the limit", always=True)
+    smartFeedInPriorityLimit: float | None = optimizer("currency/kWh; empty = off", always=True)
+    smartFeedInPriorityActive: bool | None = optimizer("pausing self-consumption for a high feed-in rate")
+    smartFeedInPriorityNextStart: datetime | None = optimizer("next slot above the limit", always=True)
     batteryBoost: bool | None = optimizer("use the home battery for this charge")
     batteryBoostLimit: int | None = optimizer("% SoC the boost may drain to (100 = off)")
     # vehicle
@@ -317,10 +371,13 @@ class LoadpointState(StateModel):
     vehicleTitle: str | None = optimizer("")
     vehicleIdentity: str | None = optimizer("RFID / identifier that matched")
     vehicleSoc: float | None = optimizer("%")
-    vehicleRange: float | None = optimizer("km")
-    vehicleOdometer: float | None = optimizer("km")
+    vehicleRange: int | None = optimizer("km (0 without a vehicle source)")
+    vehicleOdometer: float | None = optimizer("km (0 without a vehicle source)")
     vehicleLimitSoc: int | None = optimizer("%")
-    vehicleDetectionActive: bool | None = optimizer("")
+    vehicleDetectionActive: bool | None = optimizer("identifying the connected vehicle")
+    vehicleClimaterActive: bool | None = optimizer("vehicle climater on (no vehicle API: empty)", always=True)
+    vehicleWelcomeActive: bool | None = optimizer("vehicle may need a welcome charge")
+    vehiclePresent: bool | None = optimizer("a vehicle is assigned (evcc < 0.125; still read by ha-evcc)")
 
 
 # --- vehicle --------------------------------------------------------------------------------------------

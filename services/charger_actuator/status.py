@@ -13,6 +13,25 @@ from services.charger_actuator.driver import ChargerReading
 from shared.messages import ChargerStatus, ChargeStatus
 from shared.state import LoadpointState
 
+CHARGER_FEATURES = (
+    "AutodetectDisabled",
+    "Average",
+    "Cacheable",
+    "ClimaterDisabled",
+    "CoarseCurrent",
+    "Continuous",
+    "Heating",
+    "IntegratedDevice",
+    "Offline",
+    "Retryable",
+    "Streaming",
+    "SwitchDevice",
+    "WakeUpDisabled",
+    "WelcomeCharge",
+)
+"""evcc's charger features (``chargerFeature<Name>``); chargebus's wallboxes have none of them but
+``CoarseCurrent`` (whole amperes), which the driver tells."""
+
 ACTIVE_PHASE_CURRENT_A = 1.0
 """A phase counts as active above this current (evcc)."""
 
@@ -126,6 +145,10 @@ def loadpoint_state(status: ChargerStatus, *, with_error: bool = True) -> Loadpo
         "chargerPowerEstimated": status.power_estimated,
         "chargerPhases1p3p": status.phase_switching,
         "chargerSinglePhase": status.physical_phases == 1,
+        "chargerIcon": None,
+        "chargerStatusReason": "unknown",
+        **{f"chargerFeature{feature}": False for feature in CHARGER_FEATURES},
+        "chargerFeatureCoarseCurrent": status.current_step_a is not None and status.current_step_a >= 1.0,
     }
     if with_error:
         fields["chargerError"] = status.error

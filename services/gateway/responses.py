@@ -8,6 +8,15 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from shared.encoding import go_json
+
+
+class EvccJSONResponse(JSONResponse):
+    """JSON written as evcc (Go) writes it: ``16`` not ``16.0``, no float noise, RFC 3339 ``Z`` times."""
+
+    def render(self, content: Any) -> bytes:
+        return go_json(content).encode("utf-8")
+
 
 class ApiError(Exception):
     """Raised by a route to answer ``status`` with ``{"error": message}`` (and change nothing)."""
@@ -21,7 +30,7 @@ class ApiError(Exception):
 
 def error_response(status: int, message: str, *, retry_after_s: float | None = None) -> JSONResponse:
     headers = {"Retry-After": str(max(1, math.ceil(retry_after_s)))} if retry_after_s is not None else None
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+    return EvccJSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def wrap(request: Request, value: Any) -> Any:
@@ -31,4 +40,4 @@ def wrap(request: Request, value: Any) -> Any:
 
 
 def result(request: Request, value: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(wrap(request, value), status_code=status)
+    return EvccJSONResponse(wrap(request, value), status_code=status)

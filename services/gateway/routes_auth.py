@@ -139,9 +139,10 @@ async def change_password(request: Request, ctx: Ctx) -> Response:
 
 @router.get("/auth/status", operation_id="getAuthStatus", tags=["auth"], response_model=None)
 def auth_status(request: Request, ctx: Ctx) -> Response:
-    """``true``/``false``; 501 while no admin password is configured (the UI then asks to set one)."""
+    """``true``/``false`` (logged in or not); ``false`` while no admin password is configured — nobody can
+    be logged in yet, and clients (ha-evcc, Node-RED flows) must not fail on evcc's 501 for that."""
     if not _auth(ctx).has_password():
-        return JSONResponse({"error": "admin password not configured"}, status_code=501)
+        return PlainTextResponse("false", media_type="application/json")
     return PlainTextResponse("true" if is_authenticated(request, ctx) else "false")
 
 

@@ -13,7 +13,6 @@ from services.gateway.auth import client_key
 from services.gateway.context import OWNER, GatewayContext, get_ctx
 from services.gateway.jq_eval import JqBusy, JqError, JqThrottled
 from services.gateway.responses import ApiError, result
-from shared.encoding import api_value
 from shared.messages import TariffUsage
 
 router = APIRouter()
@@ -97,5 +96,5 @@ def tariff(request: Request, ctx: Ctx, type: str) -> JSONResponse:
     series = ctx.store.tariffs.get(type)
     if series is None:
         raise ApiError(404, "tariff not available")
-    rates = [{"start": api_value(r.start), "end": api_value(r.end), "value": r.value} for r in series.rates]
+    rates = [{"start": r.start, "end": r.end, "value": r.value} for r in series.rates]
     return result(request, {"rates": rates})

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from shared.encoding import decode_fields, encode_api
+from shared.encoding import decode_fields, encode_api, ws_value
 from shared.logging import get_logger
 from shared.messages import RateSeries, ServiceStatus
 from shared.state import LoadpointState, SiteState, VehicleState
@@ -49,9 +49,9 @@ def flatten_ws(state: Mapping[str, Any]) -> dict[str, Any]:
         if key == "loadpoints":
             for index, loadpoint in enumerate(value):
                 for lp_key, lp_value in loadpoint.items():
-                    out[f"loadpoints.{index}.{lp_key}"] = lp_value
+                    out[f"loadpoints.{index}.{lp_key}"] = ws_value(lp_value)
         else:
-            out[key] = value
+            out[key] = ws_value(value)
     return out
 
 

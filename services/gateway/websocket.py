@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
 from services.gateway.context import GatewayContext
+from shared.encoding import go_json
 
 router = APIRouter()
 QUEUE_SIZE = 1024
@@ -22,7 +22,7 @@ POLICY_VIOLATION = 1008
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
+    return go_json(value)
 
 
 @router.websocket("/ws")

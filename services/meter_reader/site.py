@@ -120,6 +120,8 @@ def site_state(layout: SiteLayout, readings: Mapping[str, MeterReading]) -> Site
     pv = [measurement(m, readings.get(m.name)) for m in layout.pv]
     state = SiteState(
         gridConfigured=layout.grid is not None,
+        pvConfigured=bool(layout.pv),
+        batteryConfigured=bool(layout.battery),
         pvPower=sum(max(0.0, p.power or 0.0) for p in pv),
         pvEnergy=_sum(p.energy for p in pv),
         pv=pv,

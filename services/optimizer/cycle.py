@@ -39,7 +39,7 @@ from services.optimizer.site import (
 from services.optimizer.snapshot import Snapshot, charge_power_w, current_rate, planner_rates, site_inputs
 from services.optimizer.state_view import LoadpointView, loadpoint_state, site_settings_state
 from shared.config import Config
-from shared.messages import ChargerStatus, Rate
+from shared.messages import ChargerStatus, Rate, RateSeries
 from shared.state import BatteryMode, LoadpointState, SiteState
 
 
@@ -125,6 +125,14 @@ def smart_cost(limit: float | None, rates: list[Rate] | None, now: datetime) -> 
     active = any(r.start <= now < r.end and r.value <= limit for r in rates)
     upcoming = [r.start for r in rates if r.start > now and r.value <= limit]
     return active, (min(upcoming) if upcoming else None)
+
+
+def next_feed_in_priority(limit: float | None, feed_in: RateSeries | None, now: datetime) -> datetime | None:
+    """Start of the next feed-in slot at or above the limit (evcc's smartFeedInPriorityNextStart)."""
+    if limit is None or feed_in is None:
+        return None
+    upcoming = [r.start for r in feed_in.rates if r.start > now and r.value >= limit]
+    return min(upcoming) if upcoming else None
 
 
 def loadpoint_inputs(
@@ -393,6 +401,9 @@ def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
                 smart_cost_active=evals[lp_id].smart_cost_active,
                 smart_cost_next_start=next_starts[lp_id],
                 smart_feed_in_active=feed_in_active[lp_id],
+                smart_feed_in_next_start=next_feed_in_priority(
+                    lp.smart_feed_in_priority_limit, snapshot.tariffs.get("feedin"), now
+                ),
                 vehicle_identity=status.identifier if status else None,
             )
         )

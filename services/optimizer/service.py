@@ -289,7 +289,7 @@ class Optimizer:
         if not self.started_up:
             self.started_up = True
             changed += await self.bus.publish_state(
-                SITE, site_static_state(self.config, startup_completed=True)
+                SITE, site_static_state(self.config, startup_completed=True, now=now)
             )
         # `updated` is the control loop's heartbeat (gateway health, the meter-reader's battery watchdog and
         # evcc clients watch it): on change, and at least once per tick when nothing changed.
@@ -302,7 +302,9 @@ class Optimizer:
         tree = self.bus.tree
         await self.bus.publish(tree.loadpoint_count, str(len(self.config.loadpoints)))
         await self.bus.publish(tree.vehicle_count, str(len(self.settings.vehicles)))
-        await self.bus.publish_state(SITE, site_static_state(self.config, startup_completed=False))
+        await self.bus.publish_state(
+            SITE, site_static_state(self.config, startup_completed=False, now=self.clock())
+        )
 
 
 def _handler(log: Any, fn: Callable[[BusMessage], Any]) -> Callable[[BusMessage], Any]:

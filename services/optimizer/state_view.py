@@ -7,9 +7,11 @@ capabilities (``chargerPhases1p3p``, ``chargerSinglePhase``) included: only the 
 
 from __future__ import annotations
 
+import platform
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.optimizer.control import (
     Decision,
@@ -23,7 +25,7 @@ from services.optimizer.control import (
 )
 from services.optimizer.planner import soc_duration
 from services.optimizer.plans import PlanState
-from services.optimizer.settings import LoadpointSettings, SiteSettings, VehicleSettings
+from services.optimizer.settings import LoadpointSettings, PlanStrategySetting, SiteSettings, VehicleSettings
 from shared import __version__
 from shared.config import Config
 from shared.state import (
@@ -37,14 +39,33 @@ from shared.state import (
 )
 
 
-def site_static_state(config: Config, *, startup_completed: bool) -> SiteState:
+def site_static_state(config: Config, *, startup_completed: bool, now: datetime) -> SiteState:
     return SiteState(
         siteTitle=config.site.title,
         currency=config.tariffs.currency,
         version=__version__,
         interval=round(config.optimizer.interval_s),
         startupCompleted=startup_completed,
+        setupRequired=False,
+        telemetry=False,
+        experimental=False,
+        system=f"{platform.system().lower()}/{_ARCHITECTURES.get(platform.machine(), platform.machine())}",
+        timezone=zone_label(config.site.timezone, now),
     )
+
+
+_ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
+"""Python's machine names → Go's GOARCH (evcc's ``system`` is ``GOOS/GOARCH``)."""
+
+
+def zone_label(zone: str, now: datetime) -> str:
+    """evcc's ``timezone``: the abbreviation and UTC offset at ``now`` (``CEST +02:00``)."""
+    try:
+        local = now.astimezone(ZoneInfo(zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        local = now.astimezone(UTC)
+    offset = local.strftime("%z")
+    return f"{local.tzname()} {offset[:3]}:{offset[3:]}"
 
 
 def site_settings_state(site: SiteSettings, battery_configured: bool) -> dict[str, Any]:
@@ -78,6 +99,7 @@ class LoadpointView:
     smart_cost_active: bool = False
     smart_cost_next_start: datetime | None = None
     smart_feed_in_active: bool = False
+    smart_feed_in_next_start: datetime | None = None
     vehicle_identity: str | None = None
 
 
@@ -98,6 +120,7 @@ def loadpoint_state(view: LoadpointView) -> LoadpointState:
         enableDelay=lp.enable_delay_s,
         disableDelay=lp.disable_delay_s,
         phasesConfigured=lp.phases_configured,
+        phasesEnabled=lp.phases_configured,
         limitSoc=lp.limit_soc,
         limitEnergy=lp.limit_energy_kwh,
         minSoc=lp.min_soc,
@@ -113,9 +136,7 @@ def loadpoint_state(view: LoadpointView) -> LoadpointState:
         phaseRemaining=decision.phase_remaining_s,
         planTime=lp.energy_plan.time if lp.energy_plan else None,
         planEnergy=lp.energy_plan.energy_kwh if lp.energy_plan else 0.0,
-        planStrategy=PlanStrategy(
-            continuous=lp.plan_strategy.continuous, precondition=lp.plan_strategy.precondition_s
-        ),
+        planStrategy=_strategy(lp.plan_strategy),
         planActive=plan.active,
         plan=slots or None,
         planProjectedStart=slots[0].start if slots else None,
@@ -124,19 +145,27 @@ def loadpoint_state(view: LoadpointView) -> LoadpointState:
         effectivePlanId=goal.id if goal else 0,
         effectivePlanTime=goal.time if goal else None,
         effectivePlanSoc=goal.soc if goal and goal.soc is not None else 0,
+        effectivePlanStrategy=_strategy(goal.strategy if goal else effective_strategy(lp, vehicle)),
         smartCostLimit=lp.smart_cost_limit,
         smartCostActive=view.smart_cost_active,
         smartCostNextStart=view.smart_cost_next_start,
         smartFeedInPriorityLimit=lp.smart_feed_in_priority_limit,
         smartFeedInPriorityActive=view.smart_feed_in_active,
+        smartFeedInPriorityNextStart=view.smart_feed_in_next_start,
         batteryBoost=lp.battery_boost,
         batteryBoostLimit=lp.battery_boost_limit,
         vehicleName=lp.vehicle or "",
         vehicleTitle=vehicle.title if vehicle else "",
         vehicleIdentity=view.vehicle_identity,
-        vehicleSoc=inputs.vehicle_soc_pct,
+        # evcc publishes 0 for what no vehicle source reports (its "unpublishVehicle")
+        vehicleSoc=inputs.vehicle_soc_pct if inputs.vehicle_soc_pct is not None else 0.0,
+        vehicleRange=0,
+        vehicleOdometer=0.0,
         vehicleLimitSoc=vehicle.limit_soc if vehicle else 0,
         vehicleDetectionActive=False,
+        vehicleClimaterActive=None,
+        vehicleWelcomeActive=False,
+        vehiclePresent=vehicle is not None,
         chargeRemainingEnergy=remaining_energy_wh(lp, inputs),
         chargeRemainingDuration=remaining_duration_s(lp, inputs),
     )
@@ -166,24 +195,32 @@ def remaining_duration_s(lp: LoadpointSettings, inputs: LoadpointInputs) -> int:
 
 
 def vehicle_state(vehicle: VehicleSettings) -> VehicleState:
+    """evcc's vehicle struct: its ``omitempty`` keys are empty (left out of ``/api/state``) when zero."""
     plan = vehicle.plan
     return VehicleState(
         title=vehicle.title,
-        capacity=vehicle.capacity_kwh,
-        phases=vehicle.phases,
+        capacity=vehicle.capacity_kwh or None,
+        phases=vehicle.phases or None,
         mode=vehicle.mode,
-        minSoc=vehicle.min_soc,
-        limitSoc=vehicle.limit_soc,
-        minCurrent=vehicle.min_current_a,
-        maxCurrent=vehicle.max_current_a,
-        priority=vehicle.priority,
+        minSoc=vehicle.min_soc or None,
+        limitSoc=vehicle.limit_soc or None,
+        minCurrent=vehicle.min_current_a or None,
+        maxCurrent=vehicle.max_current_a or None,
+        priority=vehicle.priority or None,
         # An absent plan clears plan/soc and plan/time rather than leaving them retained.
         plan=VehiclePlan(soc=plan.soc, time=plan.time) if plan else VehiclePlan(soc=None, time=None),
         repeatingPlans=[
             RepeatingPlan(weekdays=list(p.weekdays), time=p.time, tz=p.tz, soc=p.soc, active=p.active)
             for p in vehicle.repeating_plans
         ],
-        planStrategy=PlanStrategy(
-            continuous=vehicle.plan_strategy.continuous, precondition=vehicle.plan_strategy.precondition_s
-        ),
+        planStrategy=_strategy(vehicle.plan_strategy),
     )
+
+
+def _strategy(strategy: PlanStrategySetting) -> PlanStrategy:
+    return PlanStrategy(continuous=strategy.continuous, precondition=strategy.precondition_s)
+
+
+def effective_strategy(lp: LoadpointSettings, vehicle: VehicleSettings | None) -> PlanStrategySetting:
+    """The strategy the planner uses: the vehicle's for SoC plans, else the loadpoint's (evcc)."""
+    return vehicle.plan_strategy if vehicle is not None else lp.plan_strategy
