@@ -9,17 +9,17 @@ and the dependency :func:`get_db_session`.
 from __future__ import annotations
 
 import importlib
-from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.gateway.auth import Unauthorized
 from services.gateway.context import GatewayContext, get_db_session
 from services.gateway.responses import ApiError, error_response
+from services.gateway.web.routes import install_web
 from shared import __version__
 from shared.logging import get_logger
 
@@ -74,12 +74,6 @@ def _mount_fleet(app: FastAPI) -> None:
         app.include_router(oauth_router)
 
 
-def index_page() -> HTMLResponse:
-    """A small live page: site power, loadpoints and mode buttons, fed by ``/ws``."""
-    page = resources.files("services.gateway").joinpath("web/index.html").read_text(encoding="utf-8")
-    return HTMLResponse(page)
-
-
 def create_app(ctx: GatewayContext) -> FastAPI:
     from services.gateway import (
         routes_auth,
@@ -94,6 +88,8 @@ def create_app(ctx: GatewayContext) -> FastAPI:
         title="chargebus",
         version=__version__,
         description="evcc-compatible REST API (under /api), websocket /ws and the fleet API (under /v2).",
+        docs_url=None,  # /docs and /redoc are served with bundled assets by install_web (work offline)
+        redoc_url=None,
     )
     app.state.ctx = ctx
     app.state.bus = ctx.bus
@@ -106,6 +102,6 @@ def create_app(ctx: GatewayContext) -> FastAPI:
     app.include_router(routes_auth.router, prefix=API_PREFIX)
     app.include_router(routes_system.router, prefix=API_PREFIX)
     app.include_router(websocket.router)
-    app.add_api_route("/", index_page, methods=["GET"], include_in_schema=False, response_model=None)
+    install_web(app)
     _mount_fleet(app)
     return app
