@@ -52,4 +52,6 @@ async def test_welcome_then_live_updates(gateway: RunningGateway, owner: FakeOwn
 async def test_index_page_is_served(gateway: RunningGateway) -> None:
     page = await gateway.client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert "/ws" in page.text and "/api/loadpoints/" in page.text
+    assert "/assets/app/main.js" in page.text  # the app (tests/web drives it in Chromium)
+    store = await gateway.client.get("/assets/app/store.js")
+    assert store.status_code == 200 and "/ws" in store.text
