@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from shared.config_devices import ChargerConfig, MeterConfig, OcppSettings
 from shared.config_tariffs import TariffsConfig
+from shared.setters import values as bounds
 from shared.state import ChargeMode
 
 
@@ -54,8 +55,8 @@ class LogSettings(Strict):
 
 
 class ThresholdConfig(Strict):
-    threshold_w: float = 0.0
-    delay_s: int = Field(default=60, ge=0)
+    threshold_w: float = Field(default=0.0, ge=-bounds.MAX_POWER_W, le=bounds.MAX_POWER_W)
+    delay_s: int = Field(default=60, ge=0, le=bounds.MAX_DELAY_S)
 
 
 class LoadpointConfig(Strict):
@@ -68,9 +69,9 @@ class LoadpointConfig(Strict):
     """Default mode, restored on disconnect."""
     vehicle: str | None = None
     """Default vehicle."""
-    priority: int = Field(default=0, ge=0)
-    min_current_a: float = Field(default=6.0, gt=0)
-    max_current_a: float = Field(default=16.0, gt=0)
+    priority: int = Field(default=0, ge=0, le=bounds.MAX_PRIORITY)
+    min_current_a: float = Field(default=6.0, gt=0, le=bounds.MAX_CURRENT_A)
+    max_current_a: float = Field(default=16.0, gt=0, le=bounds.MAX_CURRENT_A)
     phases: Literal[0, 1, 3] = 3
     """Configured phases: 0 = automatic switching (needs a switchable charger)."""
     enable: ThresholdConfig = Field(default_factory=lambda: ThresholdConfig(threshold_w=0, delay_s=60))
@@ -88,12 +89,12 @@ class LoadpointConfig(Strict):
 
 
 class VehicleConfig(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.:-]+$")
-    title: str | None = None
-    capacity_kwh: float = Field(default=50.0, gt=0)
+    name: str = Field(pattern=bounds.VEHICLE_NAME, max_length=bounds.MAX_NAME)
+    title: str | None = Field(default=None, max_length=bounds.MAX_TITLE)
+    capacity_kwh: float = Field(default=50.0, gt=0, le=bounds.MAX_CAPACITY_KWH)
     phases: Literal[1, 2, 3] | None = None
-    min_current_a: float | None = Field(default=None, gt=0)
-    max_current_a: float | None = Field(default=None, gt=0)
+    min_current_a: float | None = Field(default=None, gt=0, le=bounds.MAX_CURRENT_A)
+    max_current_a: float | None = Field(default=None, gt=0, le=bounds.MAX_CURRENT_A)
     min_soc: int = Field(default=0, ge=0, le=100)
     limit_soc: int = Field(default=0, ge=0, le=100)
     identifiers: list[str] = Field(default_factory=list)
@@ -108,7 +109,7 @@ class SiteConfig(Strict):
     pv: list[str] = Field(default_factory=list)
     battery: list[str] = Field(default_factory=list)
     aux: list[str] = Field(default_factory=list)
-    residual_power_w: float = 0.0
+    residual_power_w: float = Field(default=0.0, ge=-bounds.MAX_POWER_W, le=bounds.MAX_POWER_W)
     voltage_v: float = Field(default=230.0, gt=0)
     timezone: str = "Europe/Berlin"
 

@@ -125,6 +125,8 @@ class ChargerStatus(Message):
     enabled: bool
     offered_current_a: float = 0.0
     phases_active: int = Field(default=3, ge=0, le=3)
+    phases_switched: Literal[1, 3] | None = None
+    """Phases the charger is switched to, where it can say (a 1p/3p charger's phase register)."""
     power_w: float = 0.0
     power_estimated: bool = False
     """True when the charger has no meter and power is offered current × phases × voltage."""
@@ -135,6 +137,8 @@ class ChargerStatus(Message):
     vehicle_soc_pct: float | None = None
     """Vehicle SoC where the charger reports it (ISO 15118, or a mapped register of a generic charger)."""
     applied_seq: int | None = None
+    min_current_a: float | None = Field(default=None, gt=0, le=80)
+    """The lowest current the charger accepts while enabled (A); None = not reported (IEC 61851: 6 A)."""
     failsafe: bool = False
     offline: bool = False
     """The charger does not answer (or its OCPP connection is lost): status and values are the last known,

@@ -226,6 +226,7 @@ class ChargerRunner:
             now=self.clock(),
             phase_switching=self.driver.capabilities.phase_switching,
             current_step_a=self.driver.capabilities.current_step_a,
+            min_current_a=self.driver.capabilities.min_current_a or None,
         )
         await self.bus.publish_model(self.bus.topics.charger_status(self.loadpoint), status, retain=True)
         with_error = not self._error_published or status.error != self._published_error

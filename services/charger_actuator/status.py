@@ -88,6 +88,7 @@ def build_status(
     now: datetime,
     phase_switching: bool = False,
     current_step_a: float | None = None,
+    min_current_a: float | None = None,
 ) -> ChargerStatus:
     """The status to publish; ``reading`` is the latest good poll (kept while the charger is dead)."""
     shown = reading or NO_READING
@@ -106,6 +107,7 @@ def build_status(
         enabled=shown.enabled,
         offered_current_a=round(offered, 3),
         phases_active=phases,
+        phases_switched=shown.phases if shown.phases in (1, 3) else None,
         power_w=round(power, 3),
         power_estimated=estimated,
         energy_kwh=shown.energy_kwh,
@@ -122,6 +124,7 @@ def build_status(
         phase_switching=phase_switching,
         physical_phases=physical_phases,
         current_step_a=current_step_a,
+        min_current_a=min_current_a,
     )
 
 

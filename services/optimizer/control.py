@@ -55,6 +55,8 @@ class LoadpointInputs:
     """Whether the charger is enabled (as we last commanded it)."""
     offered_current_a: float = 0.0
     phases_active: int = 3
+    phases_switched: int | None = None
+    """Phases the charger is switched to, when it says (measured phases may be fewer: a 1-phase car)."""
     charge_power_w: float = 0.0
     max_phase_current_a: float | None = None
     """Highest measured phase current, when the charger measures currents."""
@@ -154,6 +156,14 @@ def effective_priority(lp: LoadpointSettings, vehicle: VehicleSettings | None) -
     if vehicle is not None and vehicle.priority is not None:
         return max(lp.priority, vehicle.priority)
     return lp.priority
+
+
+def switched_phases(inputs: LoadpointInputs) -> int:
+    """The phases the charger is switched to as it reports them (a car may draw on fewer), else the
+    active phases."""
+    if inputs.phases_switched is not None:
+        return inputs.phases_switched
+    return inputs.phases_active or inputs.physical_phases
 
 
 def max_active_phases(lp: LoadpointSettings, inputs: LoadpointInputs) -> int:
@@ -269,8 +279,8 @@ def decide(
     """
     if not inputs.connected:
         return _disable(CommandReason.STOP_CHARGE, _reset_phase(_reset_pv(timers)), "disconnected")
-    current_phases = inputs.phases_active or inputs.physical_phases
-    if inputs.switchable and lp.phases_configured in (1, 3) and lp.phases_configured != current_phases:
+    configured = lp.phases_configured
+    if inputs.switchable and configured in (1, 3) and configured != switched_phases(inputs):
         return Decision(
             inputs.enabled,
             inputs.offered_current_a,

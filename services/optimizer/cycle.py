@@ -24,6 +24,7 @@ from services.optimizer.control import (
     effective_max_power,
     on_connect,
 )
+from services.optimizer.facts import loadpoint_facts
 from services.optimizer.plans import GoalLock, PlanInputs, PlanState, evaluate
 from services.optimizer.settings import LoadpointSettings, Settings
 from services.optimizer.settle import charger_shows, current_step, site_settled
@@ -142,14 +143,13 @@ def loadpoint_inputs(
     lp_id: int,
     session_energy_wh: float,
 ) -> LoadpointInputs:
-    lp_config = config.loadpoints[lp_id - 1]
     lp = settings.loadpoints[lp_id]
     status = snapshot.chargers.get(lp_id)
-    physical = next((c.phases for c in config.chargers if c.name == lp_config.charger), 3)
+    facts = loadpoint_facts(config, lp_id, status)
     vehicle = settings.vehicles.get(lp.vehicle) if lp.vehicle else None
     if status is None:
         return LoadpointInputs(
-            id=lp_id, physical_phases=physical, switchable=lp_config.phases == 0, vehicle=vehicle,
+            id=lp_id, physical_phases=facts.physical_phases, switchable=facts.switchable, vehicle=vehicle,
             voltage_v=config.site.voltage_v,
         )  # fmt: skip
     currents = status.currents_a
@@ -160,12 +160,13 @@ def loadpoint_inputs(
         enabled=status.enabled,
         offered_current_a=status.offered_current_a,
         phases_active=status.phases_active,
+        phases_switched=status.phases_switched,
         charge_power_w=charge_power_w(config, snapshot, lp_id),
         max_phase_current_a=max(currents) if currents else None,
         vehicle_soc_pct=status.vehicle_soc_pct,
         session_energy_wh=session_energy_wh,
-        physical_phases=physical,
-        switchable=status.phase_switching,
+        physical_phases=facts.physical_phases,
+        switchable=facts.switchable,
         voltage_v=config.site.voltage_v,
         vehicle=vehicle,
     )

@@ -10,13 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from services.optimizer.planner import SLOT, energy_duration, plan, soc_duration
 from services.optimizer.settings import (
     LoadpointSettings,
     PlanStrategySetting,
-    RepeatingPlanSetting,
     VehicleSettings,
 )
 from shared.messages import Rate
@@ -35,25 +33,6 @@ class Goal:
     energy_kwh: float | None = None
 
 
-def next_occurrence(plan_: RepeatingPlanSetting, now: datetime) -> datetime | None:
-    """The next time (after ``now``) a weekly plan is due; weekdays 0 = Sunday … 6, local time in its zone."""
-    if not plan_.weekdays:
-        return None
-    zone = ZoneInfo(plan_.tz)
-    hour, minute = (int(p) for p in plan_.time.split(":"))
-    local_now = now.astimezone(zone)
-    for offset in range(8):
-        day = (local_now + timedelta(days=offset)).date()
-        evcc_weekday = (day.weekday() + 1) % 7  # Python Monday = 0 → evcc Sunday = 0
-        if evcc_weekday not in plan_.weekdays:
-            continue
-        # Wall-clock construction keeps the local time right across DST changes.
-        candidate = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
-        if candidate > now:
-            return candidate
-    return None
-
-
 def with_precondition(strategy: PlanStrategySetting, precondition_s: int | None) -> PlanStrategySetting:
     """A plan's own precondition replaces the strategy's."""
     if precondition_s is None:
@@ -69,7 +48,7 @@ def soc_goals(vehicle: VehicleSettings, now: datetime) -> list[Goal]:
     for index, repeating in enumerate(vehicle.repeating_plans):
         if not repeating.active:
             continue
-        when = next_occurrence(repeating, now)
+        when = repeating.next_occurrence(now)
         if when is not None:
             strategy = with_precondition(vehicle.plan_strategy, repeating.precondition_s)
             goals.append(Goal(index + 2, when, strategy, soc=repeating.soc))

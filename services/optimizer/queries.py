@@ -13,14 +13,18 @@ from typing import Any
 
 from services.optimizer.control import effective_max_power
 from services.optimizer.cycle import loadpoint_inputs
-from services.optimizer.parsers import Invalid, parse_float, parse_json_object, parse_time
 from services.optimizer.planner import energy_duration, plan, soc_duration
 from services.optimizer.plans import PlanInputs, effective_goal
-from services.optimizer.setters import Address, check_target, parse_address
+from services.optimizer.setters import check_target
 from services.optimizer.settings import Settings
 from services.optimizer.snapshot import Snapshot, planner_rates
 from shared.config import Config
 from shared.messages import Rate
+from shared.setters.table import parse_path
+from shared.setters.values import Invalid, PlanPreviewValue, validator
+from shared.tree import Address
+
+parse_preview = validator(PlanPreviewValue)
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ def _lp_context(view: QueryView, address: Address) -> tuple[int, float, Any]:
 
 def plan_query(view: QueryView, path: str, _value: Any) -> dict[str, Any]:
     """``{planId, planTime, duration (s), plan: [{start,end,value}], power (W)}`` of the effective plan."""
-    address = parse_address(path)
+    address = parse_path(path)
     lp_id, power, inputs = _lp_context(view, address)
     lp = view.settings.loadpoints[lp_id]
     goal, required = effective_goal(
@@ -83,30 +87,22 @@ def plan_query(view: QueryView, path: str, _value: Any) -> dict[str, Any]:
 
 def preview_query(view: QueryView, path: str, value: Any) -> dict[str, Any]:
     """A plan for a hypothetical goal ``{type: soc|energy, value, time}``; nothing is changed."""
-    address = parse_address(path)
+    address = parse_path(path)
     lp_id, power, inputs = _lp_context(view, address)
-    data = parse_json_object(value)
-    kind = data.get("type")
-    amount = parse_float(data.get("value"))
-    target = parse_time(data.get("time"))
+    preview = parse_preview(value)
+    target = preview.time
     if target <= view.now:
         raise Invalid("plan time must be in the future")
     lp = view.settings.loadpoints[lp_id]
     vehicle = inputs.vehicle
     strategy = lp.plan_strategy
-    if kind == "soc":
+    if preview.type == "soc":
         if vehicle is None:
             raise Invalid("a SoC plan needs a vehicle")
-        if not 0 < amount <= 100:
-            raise Invalid("soc must be 1..100")
         strategy = vehicle.plan_strategy
-        required = soc_duration(amount, inputs.vehicle_soc_pct or 0.0, vehicle.capacity_kwh, power)
-    elif kind == "energy":
-        if amount < 0:
-            raise Invalid("energy must not be negative")
-        required = energy_duration(amount, power)
+        required = soc_duration(preview.value, inputs.vehicle_soc_pct or 0.0, vehicle.capacity_kwh, power)
     else:
-        raise Invalid(f"invalid preview type {kind!r}: expected soc or energy")
+        required = energy_duration(preview.value, power)
     rates, _ = planner_rates(view.snapshot)
     slots = plan(
         rates,
@@ -127,7 +123,7 @@ def preview_query(view: QueryView, path: str, value: Any) -> dict[str, Any]:
 
 def vehicle_detection_query(view: QueryView, path: str, _value: Any) -> None:
     """``PATCH /vehicle``: vehicles are identified by charger identifier on connect; nothing to start."""
-    check_target(view.settings, parse_address(path))
+    check_target(view.settings, parse_path(path))
     return None
 
 
@@ -140,7 +136,7 @@ QUERIES: dict[tuple[str, str], Query] = {
 
 def find_query(path: str) -> Query | None:
     try:
-        address = parse_address(path)
+        address = parse_path(path)
     except Invalid:
         return None
     return QUERIES.get((address.scope, address.key))

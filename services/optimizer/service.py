@@ -14,6 +14,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,10 +22,10 @@ from pydantic import ValidationError
 from services.optimizer import queries
 from services.optimizer.commands import Outgoing
 from services.optimizer.cycle import CycleInputs, CycleMemory, CycleResult, run_cycle
-from services.optimizer.parsers import Invalid
+from services.optimizer.facts import loadpoint_facts
 from services.optimizer.sessions import OpenSessions, SessionTracker
-from services.optimizer.setters import LoadpointFacts, SetterContext, apply_setter
-from services.optimizer.settings import Settings, default_settings, merge_persisted
+from services.optimizer.setters import SetterContext, apply_setter
+from services.optimizer.settings import Settings, default_settings, merge_persisted, recover_settings
 from services.optimizer.snapshot import Snapshot
 from services.optimizer.state_view import site_static_state, vehicle_state
 from services.optimizer.store import JsonStore, M, StoreError, settings_store, sibling
@@ -41,6 +42,8 @@ from shared.messages import (
     Request,
     utcnow,
 )
+from shared.setters.table import set_topics
+from shared.setters.values import MAX_PAYLOAD_BYTES, Invalid, shown
 from shared.state import VehicleState
 from shared.topics import EVENT_SESSION
 from shared.tree import SITE, loadpoint_scope, vehicle_scope
@@ -59,8 +62,9 @@ class Optimizer:
         self.log = get_logger(SERVICE)
         self.store = settings_store(config.optimizer.state_file)
         self.defaults = default_settings(config)
-        stored = self._load(self.store)
-        self.settings: Settings = merge_persisted(self.defaults, stored) if stored else self.defaults
+        self.problems: list[str] = []
+        """Stored settings refused at start (each replaced by its default)."""
+        self.settings: Settings = self._load_settings()
         self.published_vehicles: dict[str, VehicleState] = {}
         self.snapshot = Snapshot()
         self.memory = CycleMemory()
@@ -75,30 +79,44 @@ class Optimizer:
         self.lock = asyncio.Lock()
         self.last_updated = 0.0
         self.started_up = False
-        self.facts = {
-            i: LoadpointFacts(physical_phases=self._charger_phases(lp.charger), switchable=lp.phases == 0)
-            for i, lp in enumerate(config.loadpoints, start=1)
-        }
 
     def _load(self, store: JsonStore[M]) -> M | None:
         try:
             return store.load()
         except StoreError as error:
-            # Keep the unreadable file for inspection instead of overwriting it with defaults.
-            aside = store.path.with_suffix(store.path.suffix + ".unreadable")
-            self.log.error(
-                "stored state unreadable, starting from defaults", error=str(error), kept=str(aside)
-            )
-            with contextlib.suppress(OSError):
-                store.path.replace(aside)
+            self._set_aside(store.path, str(error))
             return None
+
+    def _set_aside(self, path: Path, error: str) -> None:
+        # Keep the unreadable file for inspection instead of overwriting it with defaults.
+        aside = path.with_suffix(path.suffix + ".unreadable")
+        self.log.error("stored state unreadable, starting from defaults", error=error, kept=str(aside))
+        with contextlib.suppress(OSError):
+            path.replace(aside)
+
+    def _load_settings(self) -> Settings:
+        """The stored settings over the configured defaults; a stored value the setters would refuse is
+        replaced by its default (logged, kept in :attr:`problems`) and the rest is used."""
+        path = self.store.path
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return self.defaults
+        except OSError as error:
+            self.log.error("stored settings unreadable, starting from defaults", error=str(error))
+            return self.defaults
+        try:
+            stored, self.problems = recover_settings(raw, self.defaults)
+        except ValueError as error:
+            self._set_aside(path, f"{path}: {error}")
+            return self.defaults
+        for problem in self.problems:
+            self.log.error("stored setting refused", path=str(path), problem=problem)
+        return merge_persisted(self.defaults, stored)
 
     def _vehicle_title(self, name: str | None) -> str | None:
         vehicle = self.settings.vehicles.get(name) if name else None
         return vehicle.title if vehicle else None
-
-    def _charger_phases(self, charger: str) -> int:
-        return next((c.phases for c in self.config.chargers if c.name == charger), 3)
 
     # --- inputs ---------------------------------------------------------------------------------------
 
@@ -154,7 +172,10 @@ class Optimizer:
             now=self.clock(),
             battery_configured=bool(self.config.site.battery)
             or any(m.usage.value == "battery" for m in self.snapshot.meters.values()),
-            loadpoints=self.facts,
+            loadpoints={
+                lp: loadpoint_facts(self.config, lp, self.snapshot.chargers.get(lp))
+                for lp in self.settings.loadpoints
+            },
             session_energy_kwh={lp: self.sessions.session_energy_kwh(lp) for lp in self.settings.loadpoints},
         )
 
@@ -165,9 +186,19 @@ class Optimizer:
         if path is None:
             return
         try:
-            await self.change(path, message.text, mqtt=True)
+            if len(message.payload) > MAX_PAYLOAD_BYTES:
+                raise Invalid(
+                    f"payload too large ({len(message.payload)} bytes; at most {MAX_PAYLOAD_BYTES})"
+                )
+            try:
+                text = message.payload.decode("utf-8")
+            except UnicodeDecodeError:
+                raise Invalid("payload is not UTF-8 text") from None
+            await self.change(path, text, mqtt=True)
         except Invalid as error:
-            self.log.warning("setting rejected", key=path, value=message.text, reason=str(error))
+            self.log.warning(
+                "setting rejected", key=path, value=shown(message.payload[:100]), reason=str(error)
+            )
         finally:
             await self.bus.clear(message.topic)
 
@@ -176,7 +207,7 @@ class Optimizer:
         async with self.lock:
             outcome = apply_setter(self.settings, self.setter_context(), path, value, mqtt=mqtt)
             self._save(outcome.settings)
-        self.log.info("setting changed", key=path, value=outcome.value)
+        self.log.info("setting changed", key=outcome.key, value=outcome.value)
         await self.cycle(tick=False)
         return outcome.value
 
@@ -326,7 +357,7 @@ async def run(config: Config, stop: asyncio.Event) -> None:
         bus.on(topics.all_meters, _handler(log, optimizer.on_meter))
         bus.on(topics.all_charger_status, _handler(log, optimizer.on_charger))
         bus.on(topics.all_tariffs, _handler(log, optimizer.on_tariff))
-        for pattern in bus.tree.set_patterns:
+        for pattern in set_topics(bus.tree, SERVICE):
             bus.on(pattern, optimizer.on_set)
         bus.serve_requests(optimizer.on_request)
         await optimizer.publish_static()

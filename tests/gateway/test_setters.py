@@ -7,8 +7,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.gateway.routes_setters import next_occurrence
 from shared.messages import Rate, RateSeries, Reply, Request, TariffType, TariffUsage
+from shared.setters.values import next_occurrence
 from tests.gateway.conftest import FakeOwner, RunningGateway
 
 FUTURE = "2030-01-02T07:30:00Z"
@@ -45,8 +45,8 @@ CASES: list[tuple[str, str, str, Any, Any]] = [
         "POST",
         f"/loadpoints/1/plan/energy/20/{FUTURE}",
         "loadpoints/1/planEnergy",
-        {"time": "2030-01-02T07:30:00+00:00", "value": 20.0},
-        {"energy": 20.0, "time": "2030-01-02T07:30:00+00:00"},
+        {"time": FUTURE, "value": 20.0},
+        {"energy": 20.0, "time": FUTURE},
     ),
     (
         "GET",
@@ -72,8 +72,8 @@ CASES: list[tuple[str, str, str, Any, Any]] = [
         "POST",
         f"/vehicles/ev1/plan/soc/80/{FUTURE}?precondition=3600",
         "vehicles/ev1/planSoc",
-        {"time": "2030-01-02T07:30:00+00:00", "value": 80, "precondition": 3600},
-        {"soc": 80, "time": "2030-01-02T07:30:00+00:00", "precondition": 3600},
+        {"time": FUTURE, "value": 80, "precondition": 3600},
+        {"soc": 80, "time": FUTURE, "precondition": 3600},
     ),
     # evcc endpoints beyond the reference spec
     ("POST", "/gridexportlimit/5000", "site/gridExportLimit", 5000.0, 5000.0),
@@ -148,10 +148,10 @@ async def test_plan_strategy_bodies(gateway: RunningGateway, owner: FakeOwner) -
 
 def test_next_occurrence_crosses_weekend_and_dst() -> None:
     saturday_evening = datetime(2025, 3, 29, 20, 0, tzinfo=UTC)  # DST starts in Berlin on Sunday 30th
-    target = next_occurrence([1], "07:30", "Europe/Berlin", saturday_evening)
-    assert target.isoformat() == "2025-03-31T07:30:00+02:00"
-    same_day = next_occurrence([6], "23:00", "Europe/Berlin", saturday_evening)
-    assert same_day.isoformat() == "2025-03-29T23:00:00+01:00"
+    target = next_occurrence((1,), "07:30", "Europe/Berlin", saturday_evening)
+    assert target is not None and target.isoformat() == "2025-03-31T07:30:00+02:00"
+    same_day = next_occurrence((6,), "23:00", "Europe/Berlin", saturday_evening)
+    assert same_day is not None and same_day.isoformat() == "2025-03-29T23:00:00+01:00"
 
 
 BAD_INPUT = [

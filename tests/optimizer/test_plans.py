@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.optimizer.plans import PlanInputs, effective_goal, evaluate, is_active, next_occurrence
+from services.optimizer.plans import PlanInputs, effective_goal, evaluate, is_active
 from services.optimizer.settings import (
     EnergyPlan,
     LoadpointSettings,
@@ -45,18 +45,18 @@ def weekly(
 def test_next_occurrence_in_local_time(
     now: datetime, plan: RepeatingPlanSetting, expected_local: datetime
 ) -> None:
-    when = next_occurrence(plan, now)
+    when = plan.next_occurrence(now)
     assert when is not None
     assert when.astimezone(BERLIN).replace(tzinfo=None) == expected_local
 
 
 def test_spring_forward_offset_is_summer_time() -> None:
-    when = next_occurrence(weekly((0,), "07:00"), datetime(2026, 3, 28, 12, 0, tzinfo=UTC))
+    when = weekly((0,), "07:00").next_occurrence(datetime(2026, 3, 28, 12, 0, tzinfo=UTC))
     assert when is not None and when.astimezone(UTC).hour == 5  # 07:00 CEST = 05:00 UTC
 
 
 def test_other_time_zone() -> None:
-    when = next_occurrence(weekly((1,), "07:00", tz="America/New_York"), NOW)
+    when = weekly((1,), "07:00", tz="America/New_York").next_occurrence(NOW)
     assert when is not None and when.astimezone(UTC) == datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 

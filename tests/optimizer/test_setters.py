@@ -8,16 +8,13 @@ from typing import Any
 
 import pytest
 
-from services.optimizer.parsers import Invalid
-from services.optimizer.setters import (
-    SETTER_LIST,
-    SETTERS,
-    LoadpointFacts,
-    SetterContext,
-    apply_setter,
-    read_setting,
-)
+from services.optimizer.facts import LoadpointFacts, loadpoint_facts
+from services.optimizer.setters import SetterContext, apply_setter, missing_handlers, read_setting
 from services.optimizer.settings import LoadpointSettings, Settings, SiteSettings, VehicleSettings
+from shared.config import Config, parse_config
+from shared.messages import ChargerStatus, ChargeStatus
+from shared.setters.table import WRITABLE
+from shared.setters.values import Invalid
 from shared.state import ChargeMode
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -96,7 +93,7 @@ INVALID = [
     # key, raw, reason fragment, code
     ("loadpoints/1/mode", "turbo", "invalid mode", 400),
     ("loadpoints/1/limitSoc", "3.0", "not an integer", 400),
-    ("loadpoints/1/limitSoc", "120", "percentage", 400),
+    ("loadpoints/1/limitSoc", "120", "120 exceeds the maximum of 100", 400),
     ("loadpoints/1/minCurrent", "20", "must not exceed maxCurrent", 400),
     ("loadpoints/1/maxCurrent", "4", "must not be below minCurrent", 400),
     ("loadpoints/1/maxCurrent", "NaN", "not a number", 400),
@@ -110,10 +107,10 @@ INVALID = [
     ("loadpoints/1/planEnergy", {"time": "2026-11-22T11:00:00Z", "value": 10}, "future", 400),
     ("loadpoints/1/planEnergy", {"time": "2026-11-23T07:00:00", "value": 10}, "offset", 400),
     ("loadpoints/1/vehicle", "unknown-car", "unknown vehicle", 404),
-    ("site/prioritySoc", "101", "percentage", 400),
+    ("site/prioritySoc", "101", "101 exceeds the maximum of 100", 400),
     ("site/batteryMode", "turbo", "invalid battery mode", 400),
-    ("site/gridExportLimit", "-1", "negative", 400),
-    ("vehicles/ev/planSoc", {"time": "2026-11-23T07:00:00Z", "value": 80.5}, "whole percentage", 400),
+    ("site/gridExportLimit", "-1", "below the minimum of 0", 400),
+    ("vehicles/ev/planSoc", {"time": "2026-11-23T07:00:00Z", "value": 80.5}, "not an integer", 400),
     ("vehicles/ev/repeatingPlans", [{"weekdays": [7], "time": "07:00", "soc": 80}], "weekdays", 400),
     ("vehicles/ev/repeatingPlans", [{"weekdays": [1], "time": "25:00", "soc": 80}], "HH:MM", 400),
     (
@@ -189,30 +186,57 @@ def test_site_smart_cost_limit_applies_to_every_loadpoint() -> None:
 
 def test_mqtt_only_sees_mqtt_setters() -> None:
     with pytest.raises(Invalid) as error:
-        apply_setter(BASE, CTX, "vehicles/ev/repeatingPlans", "[]", mqtt=True)
+        apply_setter(BASE, CTX, "vehicles/ev/capacity", "70", mqtt=True)
     assert error.value.code == 404
-    assert {s.key for s in SETTER_LIST if s.scope == "loadpoints" and s.mqtt} >= {
-        "mode",
-        "phasesConfigured",
-        "limitSoc",
-        "minSoc",
-        "priority",
-        "minCurrent",
-        "maxCurrent",
-        "limitEnergy",
-        "enableThreshold",
-        "disableThreshold",
-        "enableDelay",
-        "disableDelay",
-        "smartCostLimit",
-        "smartFeedInPriorityLimit",
-        "batteryBoost",
-        "batteryBoostLimit",
-        "planStrategy",
-        "planEnergy",
-        "vehicle",
-    }
-    assert len(SETTERS) == len(SETTER_LIST)  # one entry per (scope, key)
+    mqtt_keys = {(e.scope, e.key) for e in WRITABLE if e.mqtt}
+    evcc_mqtt_setters = (
+        {  # server/mqtt.go: listenSiteSetters, listenLoadpointSetters, listenVehicleSetters
+            ("site", key)
+            for key in [
+                "bufferSoc",
+                "bufferStartSoc",
+                "batteryDischargeControl",
+                "batteryGridDischarge",
+                "prioritySoc",
+                "residualPower",
+                "gridExportLimit",
+                "solarAdjusted",
+                "smartCostLimit",
+                "smartFeedInPriorityLimit",
+                "batteryGridChargeLimit",
+                "batteryMode",
+            ]
+        }
+        | {
+            ("loadpoints", key)
+            for key in [
+                "mode",
+                "phasesConfigured",
+                "limitSoc",
+                "minSoc",
+                "priority",
+                "minCurrent",
+                "maxCurrent",
+                "limitEnergy",
+                "enableThreshold",
+                "disableThreshold",
+                "enableDelay",
+                "disableDelay",
+                "smartCostLimit",
+                "smartFeedInPriorityLimit",
+                "batteryBoost",
+                "batteryBoostLimit",
+                "planStrategy",
+                "planEnergy",
+                "vehicle",
+            ]
+        }
+        | {("vehicles", key) for key in ("limitSoc", "minSoc", "planStrategy", "planSoc")}
+    )
+    assert mqtt_keys >= evcc_mqtt_setters
+    # evcc's REST-only vehicle setters work on MQTT too
+    assert {("vehicles", "mode"), ("vehicles", "repeatingPlans")} <= mqtt_keys
+    assert missing_handlers() == set()  # every key the optimizer owns has exactly one handler
 
 
 def test_a_rejected_value_changes_nothing() -> None:
@@ -263,3 +287,82 @@ def test_run_time_vehicles_and_api_capacity_survive_a_restart() -> None:
     stored = apply_setter(stored, CTX, "vehicles/ev/capacity", 77).settings
     merged = merge_persisted(BASE, stored)
     assert merged.vehicles["van"].capacity_kwh == 75 and merged.vehicles["ev"].capacity_kwh == 77
+
+
+# --- the charger's facts decide, from the same status the state publishes ------------------------------
+
+
+def _config(phases: int = 3) -> Config:
+    return parse_config(
+        {
+            "chargers": [{"name": "eve", "type": "alfen"}],
+            "loadpoints": [{"title": "Garage", "charger": "eve", "phases": phases}],
+        }
+    )
+
+
+def _status(**fields: Any) -> ChargerStatus:
+    return ChargerStatus(loadpoint=1, charger="eve", status=ChargeStatus.B, enabled=False, **fields)
+
+
+def test_phase_switching_comes_from_the_chargers_status() -> None:
+    config = _config(phases=3)  # evcc's default: configured 3 phases on a charger that can switch
+    before_status = loadpoint_facts(config, 1, None)
+    assert not before_status.switchable  # only the configuration is known yet
+    facts = loadpoint_facts(config, 1, _status(phase_switching=True))
+    assert facts.switchable
+    context = SetterContext(now=NOW, loadpoints={1: facts})
+    for phases in ("1", "0", "3"):
+        assert apply_setter(BASE, context, "loadpoints/1/phasesConfigured", phases).value == int(phases)
+    fixed = SetterContext(
+        now=NOW, loadpoints={1: loadpoint_facts(config, 1, _status(phase_switching=False))}
+    )
+    with pytest.raises(Invalid, match="cannot switch"):
+        apply_setter(BASE, fixed, "loadpoints/1/phasesConfigured", "1")
+
+
+def test_the_state_advertises_what_the_setter_accepts() -> None:
+    """chargerPhases1p3p in the optimizer's loadpoint state and the phases setter use the same fact."""
+    from services.optimizer.cycle import loadpoint_inputs
+    from services.optimizer.settings import default_settings
+    from services.optimizer.snapshot import Snapshot
+
+    config = _config(phases=3)
+    for switchable in (True, False):
+        snapshot = Snapshot(chargers={1: _status(phase_switching=switchable)})
+        inputs = loadpoint_inputs(config, default_settings(config), snapshot, 1, 0.0)
+        facts = loadpoint_facts(config, 1, snapshot.chargers[1])
+        assert inputs.switchable is facts.switchable is switchable
+
+
+def test_a_one_phase_car_on_a_switched_three_phase_charger_is_not_held_by_a_phase_sync() -> None:
+    from services.optimizer.control import LoadpointInputs, Timers, decide
+
+    inputs = LoadpointInputs(
+        id=1, connected=True, charging=True, enabled=True, offered_current_a=16, phases_active=1,
+        phases_switched=3, switchable=True,
+    )  # fmt: skip
+    lp = LoadpointSettings(mode=ChargeMode.OFF, phases_configured=3)
+    assert decide(lp, inputs, None, Timers(), NOW).case == "off"  # not "phases": the charger is on 3 already
+    one_phase = LoadpointSettings(mode=ChargeMode.NOW, phases_configured=1)
+    assert decide(one_phase, inputs, None, Timers(), NOW).case == "phases"
+
+
+def test_currents_stay_within_the_chargers_range() -> None:
+    context = SetterContext(now=NOW, loadpoints={1: LoadpointFacts(min_current_a=6, max_current_a=32)})
+    assert apply_setter(BASE, context, "loadpoints/1/maxCurrent", "32").value == 32
+    for key, value in (("maxCurrent", "33"), ("minCurrent", "5.9"), ("maxCurrent", "1e30")):
+        with pytest.raises(Invalid) as error:
+            apply_setter(BASE, context, f"loadpoints/1/{key}", value)
+        assert error.value.code == 400
+    low = SetterContext(now=NOW, loadpoints={1: loadpoint_facts(_config(), 1, _status(min_current_a=1.0))})
+    assert apply_setter(BASE, low, "loadpoints/1/minCurrent", "2").value == 2  # the charger allows less
+
+
+def test_aliases_resolve_to_their_key() -> None:
+    outcome = apply_setter(BASE, CTX, "loadpoints/1/phases", "1", mqtt=True)
+    assert (
+        outcome.key == "loadpoints/1/phasesConfigured"
+        and outcome.settings.loadpoints[1].phases_configured == 1
+    )
+    assert apply_setter(BASE, CTX, "loadpoints/1/targetSoc", "70").key == "loadpoints/1/limitSoc"

@@ -40,7 +40,7 @@ class Probe:
         assert self._client is not None
         async for message in self._client.messages:
             payload = message.payload
-            text = payload.decode() if isinstance(payload, bytes) else str(payload or "")
+            text = payload.decode(errors="replace") if isinstance(payload, bytes) else str(payload or "")
             async with self._changed:
                 self.values[message.topic.value] = text
                 self.history.append((message.topic.value, text))
