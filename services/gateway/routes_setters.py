@@ -342,7 +342,8 @@ def setter_table() -> str:
     ]
     for entry in WRITABLE:
         for route in entry.rest:
-            key = Address(entry.scope, "{id}" if entry.scope == "loadpoints" else "{name}", entry.key).path
+            target = {"site": "", "loadpoints": "{id}/", "vehicles": "{name}/"}[entry.scope]
+            key = f"{entry.scope}/{target}{entry.key}"
             lines.append(
                 f"| {route.method} | `{route.path}` | {route.operation_id} | `{key}` → {entry.owner} | "
                 f"{_request_value(entry, route)} |"

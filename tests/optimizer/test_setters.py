@@ -314,9 +314,7 @@ def test_phase_switching_comes_from_the_chargers_status() -> None:
     context = SetterContext(now=NOW, loadpoints={1: facts})
     for phases in ("1", "0", "3"):
         assert apply_setter(BASE, context, "loadpoints/1/phasesConfigured", phases).value == int(phases)
-    fixed = SetterContext(
-        now=NOW, loadpoints={1: loadpoint_facts(config, 1, _status(phase_switching=False))}
-    )
+    fixed = SetterContext(now=NOW, loadpoints={1: loadpoint_facts(config, 1, _status(phase_switching=False))})
     with pytest.raises(Invalid, match="cannot switch"):
         apply_setter(BASE, fixed, "loadpoints/1/phasesConfigured", "1")
 
