@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
-from shared.config import Config
+from shared.config import Config, ConfigError, load_config
 from shared.logging import configure_logging, get_logger
 
 ServiceMain = Callable[[Config, asyncio.Event], Awaitable[None]]
@@ -34,3 +35,17 @@ def run_service(name: str, main: ServiceMain, config: Config) -> None:
     """Configure logging and run one service in this process until SIGINT/SIGTERM."""
     configure_logging(config.log.level, config.log.format)
     asyncio.run(_serve(name, main, config))
+
+
+def service_entry(name: str, main: ServiceMain, argv: Sequence[str] | None = None) -> None:
+    """``python -m services.<package> [--config FILE]``: load the config and run ``main`` (exit 2 on a bad
+    config, as ``chargebus <name>`` does)."""
+    parser = argparse.ArgumentParser(prog=f"chargebus {name}", description=f"run the {name} service")
+    parser.add_argument("--config", required=False, help="config file (YAML)")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        parser.exit(2, f"chargebus: {error}\n")
+    with contextlib.suppress(KeyboardInterrupt):
+        run_service(name, main, config)

@@ -1,3 +1,4 @@
-from services.cli import main
+from services.charger_actuator.service import run
+from shared.service import service_entry
 
-main(["charger-actuator", *__import__("sys").argv[1:]])
+service_entry("charger-actuator", run)

@@ -21,8 +21,6 @@ from shared.db import get_setting, set_setting
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from services.gateway.context import GatewayContext
-
 COOKIE = "auth"
 LIFETIME = timedelta(days=90)
 SUBJECT = "admin"
@@ -30,10 +28,6 @@ ALGORITHM = "HS256"
 KEY_PASSWORD = "adminPassword"
 KEY_JWT_SECRET = "jwtSecretKey"
 BCRYPT_MAX_BYTES = 72
-
-
-class Unauthorized(Exception):
-    """Answered as 401 ``Unauthorized`` (text/plain, as the spec says)."""
 
 
 class PasswordError(ValueError):
@@ -158,18 +152,3 @@ class LoginThrottle:
 
 def client_key(request: Request) -> str:
     return request.client.host if request.client else "unknown"
-
-
-def is_authenticated(request: Request, ctx: GatewayContext) -> bool:
-    return ctx.auth.valid(request.cookies.get(COOKIE))
-
-
-def require_auth(request: Request, ctx: GatewayContext) -> None:
-    if not is_authenticated(request, ctx):
-        raise Unauthorized()
-
-
-def require_setter_auth(request: Request, ctx: GatewayContext) -> None:
-    """Setters are open as in evcc unless ``gateway.auth_required_for_setters`` is on."""
-    if ctx.config.gateway.auth_required_for_setters:
-        require_auth(request, ctx)

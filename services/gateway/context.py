@@ -1,15 +1,17 @@
-"""What every route needs, held once per app on ``app.state.ctx`` (no module-level singletons)."""
+"""What every route needs, held once per app (no module-level singletons).
+
+The app keeps it on ``app.state.ctx``; routes take it through :func:`get_ctx` (``deps.Ctx``).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from fastapi import Request
-from sqlmodel import Session
+from starlette.requests import HTTPConnection
 
+from services.gateway.owner import OWNER, OwnerLink, bus_link
 from services.gateway.state_store import StateStore
 from shared.bus import Bus
 from shared.config import Config
@@ -20,10 +22,10 @@ if TYPE_CHECKING:
 
     from services.gateway.auth import AuthStore, LoginThrottle
     from services.gateway.events import EventWriter
+    from services.gateway.fleet.context import FleetContext
     from services.gateway.jq_eval import JqGate
 
-OWNER = "optimizer"
-"""The service that owns every setting the REST setters change (DESIGN §1)."""
+__all__ = ["OWNER", "GatewayContext", "get_ctx"]
 
 
 @dataclass
@@ -37,12 +39,16 @@ class GatewayContext:
     throttle: LoginThrottle
     jq: JqGate
     writer: EventWriter
+    fleet: FleetContext
+    """The fleet API of this site (``/v2``), on the same database, store and bus."""
     sessions_changed: asyncio.Event = field(default_factory=asyncio.Event)
     """Set whenever sessions are written, edited or deleted (statistics are recomputed)."""
     shutdown: asyncio.Event = field(default_factory=asyncio.Event)
     """Set by ``POST /api/system/shutdown``; the service stops when it is set."""
-    extras: dict[str, Any] = field(default_factory=dict)
-    """Kept for compatibility (``extras["writer"]``); use the typed fields."""
+
+    def owner_link(self, service: str = OWNER) -> OwnerLink:
+        """The way to ``service`` right now, for :func:`services.gateway.owner.ask_owner`."""
+        return bus_link(self.bus, self.store, service)
 
     def loadpoint_ids(self) -> list[int]:
         """Configured loadpoints (1-based) plus any the state tree shows."""
@@ -62,12 +68,9 @@ class GatewayContext:
         return name
 
 
-def get_db_session(request: Request) -> Iterator[Session]:
-    """FastAPI dependency: a database session on the gateway's engine (shared with the fleet API)."""
-    with Session(request.app.state.db_engine) as session:
-        yield session
-
-
-def get_ctx(request: Request) -> GatewayContext:
-    ctx: GatewayContext = request.app.state.ctx
+def get_ctx(connection: HTTPConnection) -> GatewayContext:
+    """The gateway context of the app serving ``connection`` (a request or a websocket)."""
+    ctx = connection.app.state.ctx
+    if not isinstance(ctx, GatewayContext):
+        raise RuntimeError("app.state.ctx is not a GatewayContext (create the app with create_app)")
     return ctx

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from services.gateway.responses import ApiError
+from services.gateway.errors import ApiError
 from shared.setters import values as v
 
 Parse = Callable[[Any], Any]

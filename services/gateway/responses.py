@@ -1,8 +1,7 @@
-"""Response shapes shared by every route: the ``{"result": …}`` wrapper and ``{"error": …}`` bodies."""
+"""Response shapes shared by the evcc routes: the ``{"result": …}`` wrapper (errors: ``errors.py``)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from fastapi import Request
@@ -16,21 +15,6 @@ class EvccJSONResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return go_json(content).encode("utf-8")
-
-
-class ApiError(Exception):
-    """Raised by a route to answer ``status`` with ``{"error": message}`` (and change nothing)."""
-
-    def __init__(self, status: int, message: str, *, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.retry_after_s = retry_after_s
-
-
-def error_response(status: int, message: str, *, retry_after_s: float | None = None) -> JSONResponse:
-    headers = {"Retry-After": str(max(1, math.ceil(retry_after_s)))} if retry_after_s is not None else None
-    return EvccJSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def wrap(request: Request, value: Any) -> Any:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
@@ -19,15 +19,14 @@ from services.gateway.auth import (
     LoginThrottle,
     PasswordError,
     client_key,
-    is_authenticated,
-    require_setter_auth,
 )
-from services.gateway.context import GatewayContext, get_ctx
-from services.gateway.responses import ApiError, result
+from services.gateway.context import GatewayContext
+from services.gateway.deps import Ctx, SetterSession, SignedIn
+from services.gateway.errors import ApiError
+from services.gateway.responses import result
 from shared.db import get_setting, set_setting
 
 router = APIRouter()
-Ctx = Annotated[GatewayContext, Depends(get_ctx)]
 KEY_TELEMETRY = "telemetry"
 
 _LOGIN_BODY = {
@@ -138,12 +137,12 @@ async def change_password(request: Request, ctx: Ctx) -> Response:
 
 
 @router.get("/auth/status", operation_id="getAuthStatus", tags=["auth"], response_model=None)
-def auth_status(request: Request, ctx: Ctx) -> Response:
+def auth_status(ctx: Ctx, is_signed_in: SignedIn) -> Response:
     """``true``/``false`` (logged in or not); ``false`` while no admin password is configured — nobody can
     be logged in yet, and clients (ha-evcc, Node-RED flows) must not fail on evcc's 501 for that."""
     if not _auth(ctx).has_password():
         return PlainTextResponse("false", media_type="application/json")
-    return PlainTextResponse("true" if is_authenticated(request, ctx) else "false")
+    return PlainTextResponse("true" if is_signed_in else "false")
 
 
 @router.get("/settings/telemetry", operation_id="getTelemetryStatus", tags=["system"])
@@ -152,9 +151,8 @@ def telemetry_status(request: Request, ctx: Ctx) -> JSONResponse:
 
 
 @router.post("/settings/telemetry/{enable}", operation_id="setTelemetryStatus", tags=["system"])
-def set_telemetry(request: Request, ctx: Ctx, enable: str) -> JSONResponse:
+def set_telemetry(request: Request, ctx: Ctx, _: SetterSession, enable: str) -> JSONResponse:
     """Stored only: chargebus has no telemetry endpoint and never sends anything."""
-    require_setter_auth(request, ctx)
     value = p.boolean("enable", enable)
     set_setting(ctx.engine, KEY_TELEMETRY, "true" if value else "false")
     return result(request, value)

@@ -8,14 +8,15 @@ import json
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session, col, select
 
-from services.gateway.auth import require_setter_auth
-from services.gateway.context import GatewayContext, get_ctx
-from services.gateway.responses import ApiError, result, wrap
+from services.gateway.context import GatewayContext
+from services.gateway.deps import Ctx, SetterSession
+from services.gateway.errors import ApiError
+from services.gateway.responses import result, wrap
 from services.gateway.sessions_export import (
     MIN_CHARGED_KWH,
     export_filename,
@@ -27,7 +28,6 @@ from services.gateway.sessions_export import (
 from shared.db import ChargingSession, session_scope
 
 router = APIRouter()
-Ctx = Annotated[GatewayContext, Depends(get_ctx)]
 EDITABLE = {"vehicle": str, "loadpoint": str, "odometer": float}
 MAX_TEXT = 255
 
@@ -169,9 +169,8 @@ def delete_session(ctx: GatewayContext, session_id: int) -> None:
     tags=["sessions"],
     openapi_extra={"requestBody": _UPDATE_BODY},
 )
-async def put_session(request: Request, ctx: Ctx, id: str) -> JSONResponse:
+async def put_session(request: Request, ctx: Ctx, _: SetterSession, id: str) -> JSONResponse:
     """Change the vehicle, loadpoint title or odometer of a session (``null`` clears)."""
-    require_setter_auth(request, ctx)
     session_id = _session_id(id)
     try:
         body = json.loads(await request.body() or b"null")
@@ -184,8 +183,7 @@ async def put_session(request: Request, ctx: Ctx, id: str) -> JSONResponse:
 
 
 @router.delete("/session/{id}", operation_id="deleteSession", tags=["sessions"])
-async def remove_session(request: Request, ctx: Ctx, id: str) -> JSONResponse:
-    require_setter_auth(request, ctx)
+async def remove_session(request: Request, ctx: Ctx, _: SetterSession, id: str) -> JSONResponse:
     await run_in_threadpool(delete_session, ctx, _session_id(id))
     _sessions_changed(ctx)
     return result(request, None)

@@ -22,10 +22,11 @@ from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
 
 from services.gateway import params as p
-from services.gateway.auth import require_setter_auth
 from services.gateway.context import OWNER, GatewayContext, get_ctx
+from services.gateway.deps import setter_session
+from services.gateway.errors import ApiError
 from services.gateway.owner import ask_owner
-from services.gateway.responses import ApiError, result
+from services.gateway.responses import result
 from shared.setters import values as v
 from shared.setters.table import (
     WRITABLE,
@@ -153,7 +154,7 @@ def setter_endpoint(entry: Writable, route: Rest) -> Callable[..., Awaitable[JSO
         value = p.parse(_value_name(entry, route), entry.parse, raw_value(entry, route, request, body))
         targets = check_targets(ctx, dict(request.path_params))
         key = Address(entry.scope, _target(entry, targets), entry.key).path
-        confirmed = await ask_owner(ctx, key, entry.dump(value), service=entry.owner)
+        confirmed = await ask_owner(ctx.owner_link(entry.owner), key, entry.dump(value), entry.owner)
         args = {"value": entry.dump(value), **targets}
         return result(request, ANSWERS[route.answer](confirmed, args, ctx))
 
@@ -250,7 +251,7 @@ def query_endpoint(query: Query) -> Callable[[Request], Awaitable[JSONResponse]]
         raw = request.path_params
         args: Args = {name: p.parse(name, parse, str(raw[name])) for name, parse in parsers.items()}
         args |= check_targets(ctx, dict(raw))
-        confirmed = await ask_owner(ctx, query.key.format(**args), query.value(args), service=OWNER)
+        confirmed = await ask_owner(ctx.owner_link(OWNER), query.key.format(**args), query.value(args), OWNER)
         return result(request, query.answer(confirmed))
 
     endpoint.__name__ = query.operation_id
@@ -258,10 +259,6 @@ def query_endpoint(query: Query) -> Callable[[Request], Awaitable[JSONResponse]]
 
 
 # --- the router ----------------------------------------------------------------------------------------
-
-
-def _setter_auth(request: Request) -> None:
-    require_setter_auth(request, get_ctx(request))
 
 
 _SCHEMAS: dict[str, dict[str, Any]] = {
@@ -304,7 +301,7 @@ def build_router() -> APIRouter:
             methods=[route.method],
             operation_id=route.operation_id,
             tags=[route.tag],
-            dependencies=[Depends(_setter_auth)],
+            dependencies=[Depends(setter_session)],
             openapi_extra=_openapi(route.path, _setter_schemas(entry, route), query),
             response_model=None,
         )
@@ -316,7 +313,7 @@ def build_router() -> APIRouter:
             operation_id=q.operation_id,
             tags=["loadpoints"],
             # plan reads change nothing; starting a vehicle detection is a command
-            dependencies=[Depends(_setter_auth)] if q.method != "GET" else [],
+            dependencies=[Depends(setter_session)] if q.method != "GET" else [],
             openapi_extra=_openapi(q.path, _SCHEMAS),
             response_model=None,
         )

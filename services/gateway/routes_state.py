@@ -6,17 +6,19 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from services.gateway.auth import client_key
-from services.gateway.context import OWNER, GatewayContext, get_ctx
+from services.gateway.context import GatewayContext
+from services.gateway.deps import Ctx
+from services.gateway.errors import ApiError
 from services.gateway.jq_eval import JqBusy, JqError, JqThrottled
-from services.gateway.responses import ApiError, result
+from services.gateway.owner import OWNER
+from services.gateway.responses import result
 from shared.messages import TariffUsage
 
 router = APIRouter()
-Ctx = Annotated[GatewayContext, Depends(get_ctx)]
 
 MIN_HEALTH_AGE_S = 60.0
 

@@ -4,29 +4,28 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from services.gateway.auth import require_auth
-from services.gateway.context import GatewayContext, get_ctx
+from services.gateway.deps import AdminSession, Ctx
+from services.gateway.errors import ApiError
 from services.gateway.logview import LEVELS, areas, render, select_lines
-from services.gateway.responses import ApiError, result
+from services.gateway.responses import result
 
 router = APIRouter()
-Ctx = Annotated[GatewayContext, Depends(get_ctx)]
 
 
 @router.get("/system/log", operation_id="getSystemLogs", tags=["system"], response_model=None)
 def system_log(
     request: Request,
     ctx: Ctx,
+    _: AdminSession,
     level: Annotated[str | None, Query()] = None,
     areas_: Annotated[list[str] | None, Query(alias="areas")] = None,
     count: Annotated[str | None, Query()] = None,
     format: Annotated[str | None, Query()] = None,
 ) -> Response:
     """The newest ``count`` lines at ``level`` or above, optionally only from ``areas``."""
-    require_auth(request, ctx)
     wanted_level = (level or "DEBUG").upper()
     if wanted_level not in LEVELS:
         raise ApiError(400, f"invalid level {level!r}: expected one of {', '.join(LEVELS)}")
@@ -48,15 +47,13 @@ def system_log(
 
 
 @router.get("/system/log/areas", operation_id="getLogAreas", tags=["system"])
-def log_areas(request: Request, ctx: Ctx) -> JSONResponse:
-    require_auth(request, ctx)
+def log_areas(request: Request, ctx: Ctx, _: AdminSession) -> JSONResponse:
     found: list[Any] = areas(list(ctx.recent.lines))
     return result(request, found)
 
 
 @router.post("/system/shutdown", operation_id="shutdownSystem", tags=["system"], status_code=204)
-def shutdown(request: Request, ctx: Ctx) -> Response:
+def shutdown(ctx: Ctx, _: AdminSession) -> Response:
     """Stop the gateway cleanly; the supervisor (docker, systemd, the demo) restarts it."""
-    require_auth(request, ctx)
     ctx.shutdown.set()
     return Response(status_code=204)

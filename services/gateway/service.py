@@ -14,15 +14,13 @@ from services.gateway.app import create_app
 from services.gateway.auth import AuthStore, LoginThrottle
 from services.gateway.context import GatewayContext
 from services.gateway.events import EventWriter
+from services.gateway.fleet.lifecycle import gateway_fleet
 from services.gateway.jq_eval import JqGate
-from services.gateway.routes_sessions import site_zone
 from services.gateway.state_store import StateStore
-from services.gateway.statistics import publish_statistics
 from shared.bus import Bus, BusMessage
 from shared.config import Config
 from shared.db import open_database
 from shared.logging import RecentLines, configure_logging, get_logger
-from shared.tasks import cancel_and_wait
 
 SERVICE = "gateway"
 
@@ -58,20 +56,20 @@ def build_context(config: Config, bus: Bus, recent: RecentLines | None = None) -
     secret = config.gateway.jwt_secret.get_secret_value() if config.gateway.jwt_secret else None
     sessions_changed = asyncio.Event()
     writer = EventWriter(engine, get_logger(SERVICE, component="events"), sessions_changed=sessions_changed)
-    ctx = GatewayContext(
+    store = StateStore(bus.state_root, bus.topics.root)
+    return GatewayContext(
         config=config,
         bus=bus,
-        store=StateStore(bus.state_root, bus.topics.root),
+        store=store,
         engine=engine,
         recent=recent or RecentLines(),
         auth=AuthStore(engine, secret or os.environ.get("CHARGEBUS_GATEWAY__JWT_SECRET") or None),
         throttle=LoginThrottle(),
         jq=JqGate(config.gateway.jq),
         writer=writer,
+        fleet=gateway_fleet(config, engine, store, bus),
         sessions_changed=sessions_changed,
     )
-    ctx.extras["writer"] = writer  # compatibility for code written against the untyped extras
-    return ctx
 
 
 class _Server(uvicorn.Server):
@@ -83,9 +81,8 @@ class _Server(uvicorn.Server):
 
 
 def make_server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
-    # lifespan "auto": routers may bring their own start-up/shutdown (the fleet API's background tasks);
-    # a failing lifespan is logged by uvicorn and the evcc API still serves.
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="auto")
+    # the app's lifespan owns the bus and the background tasks: without it nothing would be connected
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
     return _Server(config)
 
 
@@ -114,16 +111,8 @@ async def run(config: Config, stop: asyncio.Event) -> None:
     app = create_app(ctx)
     server = make_server(app, config.gateway.host, config.gateway.port)
     try:
-        async with bus:
-            log.info("gateway listening", host=config.gateway.host, port=config.gateway.port)
-            statistics = asyncio.create_task(
-                publish_statistics(bus, ctx.engine, site_zone(ctx), ctx.sessions_changed, stop, log)
-            )
-            try:
-                await serve_until(server, stop, ctx.shutdown)
-            finally:
-                await cancel_and_wait([statistics])
-                await ctx.writer.close()
+        log.info("gateway listening", host=config.gateway.host, port=config.gateway.port)
+        await serve_until(server, stop, ctx.shutdown)
     finally:
         await close_context(ctx)
 

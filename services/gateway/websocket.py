@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
-from services.gateway.context import GatewayContext
+from services.gateway.context import get_ctx
 from shared.encoding import go_json
 
 router = APIRouter()
@@ -27,7 +27,7 @@ def _dumps(value: Any) -> str:
 
 @router.websocket("/ws")
 async def websocket_endpoint(socket: WebSocket) -> None:
-    ctx: GatewayContext = socket.app.state.ctx
+    ctx = get_ctx(socket)
     await socket.accept()
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=QUEUE_SIZE)
     overflow = asyncio.Event()

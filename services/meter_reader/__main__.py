@@ -1,3 +1,4 @@
-from services.cli import main
+from services.meter_reader.service import run
+from shared.service import service_entry
 
-main(["meter-reader", *__import__("sys").argv[1:]])
+service_entry("meter-reader", run)

@@ -1,3 +1,4 @@
-from services.cli import main
+from services.optimizer.service import run
+from shared.service import service_entry
 
-main(["optimizer", *__import__("sys").argv[1:]])
+service_entry("optimizer", run)

@@ -1,3 +1,4 @@
-from services.cli import main
+from services.simulator.service import run
+from shared.service import service_entry
 
-main(["simulator", *__import__("sys").argv[1:]])
+service_entry("simulator", run)

@@ -1,3 +1,4 @@
-from services.cli import main
+from services.tariff_fetcher.service import run
+from shared.service import service_entry
 
-main(["tariff-fetcher", *__import__("sys").argv[1:]])
+service_entry("tariff-fetcher", run)

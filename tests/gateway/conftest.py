@@ -64,20 +64,18 @@ async def running_gateway(config: Config, engine_url: str | None = None) -> Asyn
     app = create_app(ctx)
     port = free_port()
     server = make_server(app, "127.0.0.1", port)
-    async with bus:
+    task = asyncio.create_task(server.serve())  # the app's lifespan connects the bus
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
         await bus.wait_connected(10)
-        task = asyncio.create_task(server.serve())
-        try:
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.01)
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-                yield RunningGateway(ctx, f"http://127.0.0.1:{port}", client)
-        finally:
-            server.should_exit = True
-            await task
-            await ctx.writer.close()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            yield RunningGateway(ctx, f"http://127.0.0.1:{port}", client)
+    finally:
+        server.should_exit = True
+        await task
     await close_context(ctx)
 
 

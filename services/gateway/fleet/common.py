@@ -1,28 +1,55 @@
-"""Small helpers shared by the route modules: slash-tolerant registration, ID-keyed paging, lookups."""
+"""Small helpers shared by the route modules: the route table, ID-keyed paging, filters."""
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fastapi import APIRouter
 
+from services.gateway.errors import validation_failed
 from services.gateway.fleet.pagination import Page, PageRequest, paginate, parse_timestamp, position_by_key
-from services.gateway.fleet.problems import validation_failed
 
 T = TypeVar("T")
 
 
-def route(router: APIRouter, method: str, path: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
-    """Register ``path`` and ``path/`` (the spec's URLs use both forms; no redirects for API clients)."""
+@dataclass(frozen=True)
+class _Entry:
+    method: str
+    path: str
+    endpoint: Callable[..., Any]
+    options: dict[str, Any]
 
-    def decorator(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-        router.add_api_route(path, endpoint, methods=[method], **kwargs)
-        router.add_api_route(path + "/", endpoint, methods=[method], include_in_schema=False, **kwargs)
-        return endpoint
 
-    return decorator
+@dataclass
+class Routes:
+    """The routes of one module, declared at import and installed by ``build_router`` on a router bound
+    to one fleet context (so several apps, or several contexts, never share route objects)."""
+
+    tags: list[str] = field(default_factory=list)
+    entries: list[_Entry] = field(default_factory=list)
+
+    def route(self, method: str, path: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+        """Register ``path`` and ``path/`` (the spec's URLs use both forms; no redirects for API clients)."""
+
+        def decorator(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+            self.entries.append(_Entry(method, path, endpoint, options))
+            return endpoint
+
+        return decorator
+
+    def install(self, router: APIRouter) -> None:
+        for entry in self.entries:
+            options = {"tags": list(self.tags), **entry.options}
+            router.add_api_route(entry.path, entry.endpoint, methods=[entry.method], **options)
+            router.add_api_route(
+                entry.path + "/",
+                entry.endpoint,
+                methods=[entry.method],
+                **{**options, "include_in_schema": False},
+            )
 
 
 def page_ascending(rows: Sequence[T], request: PageRequest, id_of: Callable[[T], str]) -> Page[T]:

@@ -1,4 +1,5 @@
-"""Everything a fleet route needs, held once per app on ``app.state.fleet`` (no module-level state)."""
+"""Everything a fleet route needs, built once by whoever serves the fleet API and handed to
+``build_router`` (no module-level state, no lookup on ``app.state``)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from fastapi import Request
 from sqlalchemy.engine import Engine
 
-from services.gateway.fleet.live import LiveView, Requester
+from services.gateway.fleet.live import LiveView
+from services.gateway.fleet.problems import unavailable
 from services.gateway.fleet.ratelimit import Monotonic, RateLimiter
+from services.gateway.owner import OWNER, OwnerLink, ask_owner
 from shared.config import Config
 
 Clock = Callable[[], datetime]
-OPTIMIZER = "optimizer"
 
 
 def system_clock() -> datetime:
@@ -36,10 +38,11 @@ class FleetContext:
     config: Config
     engine: Engine
     live: LiveView
-    requester: Requester | None
-    """The bus (or anything with its ``request``); None = changes that need the optimizer answer 503."""
-    public_url: str
-    """Base of the absolute URLs in webhook bodies (requests use the URL they were made to)."""
+    owner: Callable[[], OwnerLink | None]
+    """How to reach the site's owners right now; None = changes that need the optimizer answer 503."""
+    public_url: str | None
+    """``gateway.public_url``: the root of absolute links everywhere, webhook bodies included. Unset:
+    requests use the URL they came in on and webhooks the URL their endpoint was registered through."""
     clock: Clock = system_clock
     monotonic: Monotonic = time.monotonic
     webhook_policy: WebhookPolicy = field(default_factory=WebhookPolicy)
@@ -55,7 +58,9 @@ class FleetContext:
     def now(self) -> datetime:
         return self.clock()
 
-
-def get_fleet(request: Request) -> FleetContext:
-    ctx: FleetContext = request.app.state.fleet
-    return ctx
+    async def ask(self, key: str, value: Any, service: str = OWNER) -> Any:
+        """Run a setter on the site's owner (see :func:`services.gateway.owner.ask_owner`)."""
+        link = self.owner()
+        if link is None:
+            raise unavailable(f"The {service} cannot be reached from this gateway; {key} was not changed.")
+        return await ask_owner(link, key, value, service)

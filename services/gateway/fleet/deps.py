@@ -12,39 +12,39 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
 from services.gateway.fleet.auth import Principal, lookup_token
-from services.gateway.fleet.context import FleetContext, get_fleet
+from services.gateway.fleet.context import FleetContext
 from services.gateway.fleet.expand import ExpandTree, parse_expand
 from services.gateway.fleet.ids import has_prefix
 from services.gateway.fleet.models import FleetUser
 from services.gateway.fleet.pagination import Page, PageRequest, id_cursor, link_header, parse_page_size
-from services.gateway.fleet.problems import (
-    ProblemError,
-    bad_request,
-    forbidden,
-    not_found,
-    rate_limited,
-    unauthorized,
-)
+from services.gateway.fleet.problems import bad_request, forbidden, not_found, rate_limited, unauthorized
 from services.gateway.fleet.render import Renderer
+from services.gateway.fleet.route import get_fleet
 from services.gateway.fleet.tariffs import TariffView
 
 T = TypeVar("T")
 Fleet = Annotated[FleetContext, Depends(get_fleet)]
 
 
-def fleet_db(request: Request) -> Iterator[Session]:
-    with Session(get_fleet(request).engine) as db:
+def fleet_db(fleet: Fleet) -> Iterator[Session]:
+    with Session(fleet.engine) as db:
         yield db
 
 
 Db = Annotated[Session, Depends(fleet_db)]
 
 
-def base_url(request: Request) -> str:
+def request_base(request: Request) -> str:
     """Root of the absolute links: ``gateway.public_url`` when set (behind a reverse proxy), else the URL
     the request came in on."""
-    public = get_fleet(request).config.gateway.public_url
-    return (public or str(request.base_url)).rstrip("/") + "/v2"
+    return v2_base(get_fleet(request).public_url or str(request.base_url))
+
+
+def v2_base(root: str) -> str:
+    return root.rstrip("/") + "/v2"
+
+
+BaseUrl = Annotated[str, Depends(request_base)]
 
 
 def user_id_from_header(value: str) -> str | None:
@@ -92,12 +92,7 @@ def require(*scopes: str) -> Callable[..., Principal]:
         principal = _authenticate(request, fleet, db)
         missing = [s for s in scopes if s not in principal.scopes]
         if missing:
-            raise ProblemError(
-                403,
-                "Forbidden",
-                f"The token lacks the scope(s): {', '.join(missing)}.",
-                type_="https://api.ev.energy/v2/problems/insufficient-scope/",
-            )
+            raise forbidden(f"The token lacks the scope(s): {', '.join(missing)}.", "insufficient-scope")
         return principal
 
     return dependency
@@ -141,8 +136,8 @@ def paging(
 PagingParam = Annotated[Paging, Depends(paging)]
 
 
-def renderer(request: Request, fleet: Fleet, db: Db) -> Renderer:
-    return Renderer(base_url(request), db, fleet.config, TariffView(fleet.config, fleet.live, fleet.now()))
+def renderer(base: BaseUrl, fleet: Fleet, db: Db) -> Renderer:
+    return Renderer(base, db, fleet.config, TariffView(fleet.config, fleet.live, fleet.now()))
 
 
 Render = Annotated[Renderer, Depends(renderer)]

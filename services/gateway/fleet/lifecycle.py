@@ -1,9 +1,8 @@
-"""Starting and stopping the fleet machinery: context, migrations, configured records, the webhook
-deliverer and the periodic session sync.
+"""Starting and stopping the fleet machinery, and the fleet context of a site's own gateway.
 
-Three ways in, all idempotent: the router's lifespan (when the server runs lifespans), :func:`fleet_running`
-(for a service that runs uvicorn with ``lifespan="off"``), and :func:`ensure_started`, which every fleet
-request awaits so the API also works when neither of the others ran.
+:func:`running` creates the records the configuration implies and runs the webhook deliverer and the
+periodic session sync for as long as its block lasts; the app serving the fleet API enters it in its one
+lifespan. Migrations run when the context is built (:func:`gateway_fleet`), like the gateway's own.
 """
 
 from __future__ import annotations
@@ -11,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
 
-from fastapi import FastAPI
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from services.gateway.fleet.context import FleetContext
@@ -22,25 +20,26 @@ from services.gateway.fleet.models import migrate_fleet
 from services.gateway.fleet.records import sync_configured
 from services.gateway.fleet.sync import sync_now
 from services.gateway.fleet.webhooks import run_deliverer
+from services.gateway.owner import OWNER, bus_link
+from services.gateway.state_store import StateStore
+from shared.bus import Bus
+from shared.config import Config
 from shared.logging import get_logger
 from shared.tasks import cancel_and_wait
 
 log = get_logger("gateway", component="fleet")
 
 
-def context_from_gateway(app: FastAPI) -> FleetContext | None:
-    """Build the fleet context from the gateway's ``app.state.ctx`` (config, engine, state store, bus)."""
-    gateway: Any = getattr(app.state, "ctx", None)
-    if gateway is None:
-        return None
-    settings = gateway.config.gateway
-    host = "localhost" if settings.host in ("0.0.0.0", "::", "") else settings.host
+def gateway_fleet(config: Config, engine: Engine, store: StateStore, bus: Bus) -> FleetContext:
+    """The fleet API of one site's gateway: its database, its state store and its bus."""
+    migrate_fleet(engine)
+
     return FleetContext(
-        config=gateway.config,
-        engine=gateway.engine,
-        live=StoreLiveView(gateway.store),
-        requester=gateway.bus,
-        public_url=f"http://{host}:{settings.port}",
+        config=config,
+        engine=engine,
+        live=StoreLiveView(store),
+        owner=lambda: bus_link(bus, store, OWNER),
+        public_url=config.gateway.public_url,
     )
 
 
@@ -56,61 +55,19 @@ async def _sync_loop(fleet: FleetContext, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), fleet.sync_interval_s)
 
 
-class _Running:
-    def __init__(self, fleet: FleetContext) -> None:
-        self.fleet = fleet
-        self.stop = asyncio.Event()
-        self.tasks = [
-            asyncio.create_task(run_deliverer(fleet, self.stop), name="fleet-webhooks"),
-            asyncio.create_task(_sync_loop(fleet, self.stop), name="fleet-session-sync"),
-        ]
-
-    async def close(self) -> None:
-        self.stop.set()
-        await asyncio.wait(self.tasks, timeout=5)  # they end on their own once stop is set
-        await cancel_and_wait(self.tasks)
-
-
-def _lock(app: FastAPI) -> asyncio.Lock:
-    lock: asyncio.Lock | None = getattr(app.state, "fleet_lock", None)
-    if lock is None:
-        lock = app.state.fleet_lock = asyncio.Lock()
-    return lock
-
-
-async def ensure_started(app: FastAPI) -> FleetContext | None:
-    """The running fleet context of ``app`` (started now if needed); None when there is nothing to run on."""
-    running: _Running | None = getattr(app.state, "fleet_running", None)
-    if running is not None:
-        return running.fleet
-    async with _lock(app):
-        again: _Running | None = getattr(app.state, "fleet_running", None)
-        if again is not None:
-            return again.fleet
-        fleet: FleetContext | None = getattr(app.state, "fleet", None) or context_from_gateway(app)
-        if fleet is None:
-            log.warning("fleet API inactive: neither app.state.fleet nor the gateway's app.state.ctx is set")
-            return None
-        app.state.fleet = fleet
-        migrate_fleet(fleet.engine)
-        with Session(fleet.engine) as db:
-            sync_configured(db, fleet.config, fleet.now())
-        app.state.fleet_running = _Running(fleet)
-        return fleet
-
-
-async def stop(app: FastAPI) -> None:
-    running: _Running | None = getattr(app.state, "fleet_running", None)
-    if running is not None:
-        app.state.fleet_running = None
-        await running.close()
-
-
 @contextlib.asynccontextmanager
-async def fleet_running(app: FastAPI) -> AsyncIterator[None]:
-    """Run the fleet machinery for the duration of the block (also the router's lifespan)."""
-    await ensure_started(app)
+async def running(fleet: FleetContext) -> AsyncIterator[None]:
+    """The fleet's records and background tasks for the duration of the block."""
+    with Session(fleet.engine) as db:
+        sync_configured(db, fleet.config, fleet.now())
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(run_deliverer(fleet, stop), name="fleet-webhooks"),
+        asyncio.create_task(_sync_loop(fleet, stop), name="fleet-session-sync"),
+    ]
     try:
         yield
     finally:
-        await stop(app)
+        stop.set()
+        await asyncio.wait(tasks, timeout=5)  # they end on their own once stop is set
+        await cancel_and_wait(tasks)

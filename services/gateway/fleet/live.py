@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from pydantic import ValidationError
 
+from services.gateway.state_store import StateStore
 from shared.bus import Bus, BusMessage
 from shared.logging import get_logger
-from shared.messages import RateSeries, Reply
+from shared.messages import RateSeries
 from shared.tree import Tree, parse_address
 
 log = get_logger("gateway", component="fleet")
@@ -26,28 +27,19 @@ class LiveView(Protocol):
     def loadpoint_mode(self, loadpoint_id: int) -> str | None: ...
 
 
-class Requester(Protocol):
-    """The part of :class:`~shared.bus.Bus` the fleet API uses to ask the optimizer for changes."""
-
-    async def request(
-        self, service: str, key: str, value: Any = None, timeout: float | None = None
-    ) -> Reply: ...
-
-
 class StoreLiveView:
-    """Adapter over the gateway's ``StateStore`` (``tariffs`` dict and typed loadpoint views)."""
+    """Adapter over the gateway's state store (tariff series and typed loadpoint state)."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: StateStore) -> None:
         self._store = store
 
     def tariff(self, usage: str) -> RateSeries | None:
-        series = self._store.tariffs.get(usage)
-        return series if isinstance(series, RateSeries) else None
+        return self._store.tariffs.get(usage)
 
     def loadpoint_mode(self, loadpoint_id: int) -> str | None:
         state = self._store.loadpoint(loadpoint_id)
-        mode = getattr(state, "mode", None)
-        return str(mode.value if hasattr(mode, "value") else mode) if mode is not None else None
+        mode = state.mode if state is not None else None
+        return mode.value if mode is not None else None
 
 
 class BusLiveView:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Text
+from sqlalchemy import Column, DateTime, Text, inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel
 
@@ -150,6 +150,9 @@ class WebhookEndpoint(SQLModel, table=True):
     """Space-separated filter; empty = every event type."""
     created_at: datetime = Field(sa_column=_ts())
     disabled: bool = False
+    base_url: str = ""
+    """The root the endpoint was registered through (``https://host``); the links in its deliveries start
+    there unless ``gateway.public_url`` is set."""
 
 
 class WebhookMessage(SQLModel, table=True):
@@ -189,11 +192,22 @@ def fleet_tables() -> list[Any]:
 
 
 def _m1_initial(conn: Connection) -> None:
-    """v1: the first fleet tables (later shape changes are new migrations appended below)."""
+    """v1: the fleet tables. A new database gets today's shape here, so every later migration checks what
+    is there before it changes anything."""
     SQLModel.metadata.create_all(conn, tables=fleet_tables())
 
 
-FLEET_MIGRATIONS: list[Migration] = [_m1_initial]
+def _add_column(conn: Connection, table: str, column: str, ddl: str) -> None:
+    if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+
+
+def _m2_webhook_base_url(conn: Connection) -> None:
+    """v2: where each webhook endpoint was registered (the root of the links in its deliveries)."""
+    _add_column(conn, "fleet_webhook_endpoints", "base_url", "TEXT NOT NULL DEFAULT ''")
+
+
+FLEET_MIGRATIONS: list[Migration] = [_m1_initial, _m2_webhook_base_url]
 """Ordered, append only; applied with the gateway's mechanism under the component name ``fleet``."""
 
 

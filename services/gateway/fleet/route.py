@@ -1,8 +1,10 @@
-"""The route class of every fleet route: the conventions that must hold for every response.
+"""The route classes of the fleet API: bound to one :class:`FleetContext`, and carrying the conventions
+that must hold for every ``/v2`` response.
 
-A router cannot install exception handlers or middleware on the app that includes it, so the fleet
-conventions live in the route itself: problem+json for every error, ``EvEnergy-Version`` checked and
-echoed, rate-limit headers on every response and 429 when a bucket is empty.
+``build_router(ctx)`` makes route classes bound to ``ctx`` (:func:`bound`); a dependency finds its context
+on the route that matched (:func:`get_fleet`). Every ``/v2`` response gets ``EvEnergy-Version`` and the
+rate-limit headers, every error is an RFC 9457 problem (rendered by ``services.gateway.errors``), and an
+empty rate-limit bucket answers 429.
 """
 
 from __future__ import annotations
@@ -10,18 +12,33 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import HTTPException, Request, Response
+from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
-from services.gateway.fleet.context import get_fleet
-from services.gateway.fleet.lifecycle import ensure_started
-from services.gateway.fleet.problems import ProblemError, bad_request, rate_limited, validation_failed
+from services.gateway.errors import ApiError, as_api_error, problem_response
+from services.gateway.fleet.context import FleetContext
+from services.gateway.fleet.problems import bad_request, rate_limited
 from services.gateway.fleet.ratelimit import Decision
 
 API_VERSION = "2"
 ANONYMOUS_LIMIT_PER_HOUR = 1000
 SUPPORTED_VERSIONS = {"2", "2.0"}
+
+
+class BoundRoute(APIRoute):
+    """A route that knows the fleet context it serves (set on the subclass :func:`bound` makes)."""
+
+    fleet: FleetContext
+
+
+def get_fleet(request: Request) -> FleetContext:
+    """The fleet context of the route serving ``request`` (a FastAPI dependency)."""
+    route = request.scope.get("route")
+    if not isinstance(route, BoundRoute):
+        raise RuntimeError("fleet dependencies are only available on routes made by build_router")
+    return route.fleet
 
 
 def check_version(request: Request) -> None:
@@ -36,59 +53,45 @@ def anonymous_key(request: Request) -> str:
     return f"anon:{request.client.host if request.client else '-'}"
 
 
-def field_errors(error: RequestValidationError) -> dict[str, list[str]]:
-    fields: dict[str, list[str]] = {}
-    for item in error.errors():
-        loc = [str(part) for part in item.get("loc", ()) if part not in ("body", "query", "path", "header")]
-        name = ".".join(loc) or "body"
-        message = str(item.get("msg", "invalid"))
-        if item.get("type") == "missing":
-            message = "This field is required."
-        fields.setdefault(name, []).append(message)
-    return fields
-
-
-class FleetRoute(APIRoute):
+class FleetRoute(BoundRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
+        fleet = self.fleet
 
         async def handler(request: Request) -> Response:
             try:
-                if await ensure_started(request.app) is None:
-                    raise ProblemError(
-                        503, "Service unavailable", "The fleet API is not configured on this server."
-                    )
                 check_version(request)
                 if "authorization" not in request.headers:
                     # Unauthenticated calls (the root, or a 401 on the way) share a per-address bucket.
-                    decision = get_fleet(request).limiter.take(
-                        anonymous_key(request), ANONYMOUS_LIMIT_PER_HOUR
-                    )
+                    decision = fleet.limiter.take(anonymous_key(request), ANONYMOUS_LIMIT_PER_HOUR)
                     request.state.fleet_rate = decision
                     if not decision.allowed:
                         raise rate_limited(decision.retry_after_s)
                 response = await original(request)
-            except ProblemError as problem:
-                response = problem.response()
-            except RequestValidationError as error:
-                response = validation_failed(field_errors(error)).response()
-            except HTTPException as error:
-                response = ProblemError(error.status_code, "Error", str(error.detail)).response()
-            decorate(request, response)
+            except (ApiError, RequestValidationError, HTTPException) as error:
+                response = problem_response(as_api_error(error))
+            decorate(fleet, request, response)
             return response
 
         return handler
 
 
-def decorate(request: Request, response: Response) -> None:
+def decorate(fleet: FleetContext, request: Request, response: Response) -> None:
     response.headers["EvEnergy-Version"] = API_VERSION
     decision: Decision | None = getattr(request.state, "fleet_rate", None)
-    if decision is None and getattr(request.app.state, "fleet", None) is None:
-        return
     if decision is None:
-        decision = get_fleet(request).limiter.peek(anonymous_key(request), ANONYMOUS_LIMIT_PER_HOUR)
+        decision = fleet.limiter.peek(anonymous_key(request), ANONYMOUS_LIMIT_PER_HOUR)
     response.headers["X-RateLimit-Limit"] = str(decision.limit)
     response.headers["X-RateLimit-Remaining"] = str(decision.remaining)
 
 
-__all__ = ["API_VERSION", "FleetRoute", "check_version", "decorate", "field_errors"]
+def bound(ctx: FleetContext, base: type[BoundRoute] = FleetRoute) -> type[BoundRoute]:
+    """A route class serving ``ctx`` (``FleetRoute`` conventions unless another base is given)."""
+
+    class Bound(base):  # type: ignore[valid-type,misc]
+        fleet = ctx
+
+    return Bound
+
+
+__all__ = ["API_VERSION", "BoundRoute", "FleetRoute", "bound", "check_version", "decorate", "get_fleet"]

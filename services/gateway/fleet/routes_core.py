@@ -7,33 +7,32 @@ import binascii
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from sqlmodel import Session, select
 
 from services.gateway.fleet.auth import AuthError, Principal, issue_token
-from services.gateway.fleet.common import page_ascending, route
+from services.gateway.fleet.common import Routes, page_ascending
 from services.gateway.fleet.deps import (
+    BaseUrl,
     Db,
     Fleet,
     PagingParam,
     Render,
-    base_url,
     check_owned,
     list_response,
     owned,
     require,
 )
 from services.gateway.fleet.ids import new_id
-from services.gateway.fleet.lifecycle import ensure_started
 from services.gateway.fleet.models import FleetUser, WebhookEndpoint
 from services.gateway.fleet.problems import forbidden, not_found, validation_failed
-from services.gateway.fleet.route import FleetRoute
+from services.gateway.fleet.route import get_fleet
 from services.gateway.fleet.webhooks import EVENT_TYPES, new_secret
 
-router = APIRouter(route_class=FleetRoute)
-oauth_router = APIRouter(tags=["OAuth"])
+routes = Routes()
+oauth_routes = Routes(tags=["OAuth"])
 
 COLLECTIONS = (
     "users", "carbon_feeds", "evses", "evse_models", "evse_makes", "vehicles", "vehicle_trims",
@@ -42,9 +41,8 @@ COLLECTIONS = (
 )  # fmt: skip
 
 
-def root(request: Request) -> dict[str, str]:
+def root(base: BaseUrl) -> dict[str, str]:
     """The top-level collections (no authentication needed)."""
-    base = base_url(request)
     return {name: f"{base}/{name}/" for name in COLLECTIONS}
 
 
@@ -54,7 +52,7 @@ UserRead = Annotated[Principal, Depends(require("user:read"))]
 UserWrite = Annotated[Principal, Depends(require("user:write"))]
 
 
-@route(router, "GET", "/users", tags=["Users"])
+@routes.route("GET", "/users", tags=["Users"])
 def list_users(
     request: Request,
     principal: UserRead,
@@ -69,7 +67,7 @@ def list_users(
     return list_response(request, page, lambda u: render.user(u, {}))
 
 
-@route(router, "GET", "/users/{user_id}", tags=["Users"])
+@routes.route("GET", "/users/{user_id}", tags=["Users"])
 def get_user(user_id: str, principal: UserRead, db: Db, render: Render) -> dict[str, Any]:
     user = db.get(FleetUser, user_id)
     if user is None:
@@ -85,7 +83,7 @@ class UserCreate(BaseModel):
     full_name: str | None = Field(default=None, max_length=200)
 
 
-@route(router, "POST", "/users", tags=["Users"], status_code=201)
+@routes.route("POST", "/users", tags=["Users"], status_code=201)
 def create_user(body: UserCreate, principal: UserWrite, db: Db, fleet: Fleet, render: Render) -> JSONResponse:
     """Operators (clients not bound to a user) add users, e.g. the owner of a newly delivered car."""
     if principal.client_user_id is not None:
@@ -133,18 +131,20 @@ def visible_endpoint(db: Session, principal: Principal, endpoint_id: str) -> Web
     return endpoint
 
 
-@route(router, "GET", "/webhook_endpoints", tags=["Webhooks"])
-def list_endpoints(request: Request, principal: WebhookRead, db: Db, paging: PagingParam) -> JSONResponse:
+@routes.route("GET", "/webhook_endpoints", tags=["Webhooks"])
+def list_endpoints(
+    request: Request, principal: WebhookRead, db: Db, paging: PagingParam, base: BaseUrl
+) -> JSONResponse:
     rows = [
         e for e in db.exec(select(WebhookEndpoint)).all() if not e.disabled and e.user_id == principal.user_id
     ]
     page = page_ascending(rows, paging.ids(), lambda e: e.id)
-    return list_response(request, page, lambda e: endpoint_json(base_url(request), e))
+    return list_response(request, page, lambda e: endpoint_json(base, e))
 
 
-@route(router, "POST", "/webhook_endpoints", tags=["Webhooks"], status_code=201)
+@routes.route("POST", "/webhook_endpoints", tags=["Webhooks"], status_code=201)
 def create_endpoint(
-    request: Request, body: WebhookCreate, principal: WebhookWrite, db: Db, fleet: Fleet
+    request: Request, body: WebhookCreate, principal: WebhookWrite, db: Db, fleet: Fleet, base: BaseUrl
 ) -> JSONResponse:
     """Register a receiver of ``charging_sub_session.created``/``.ended``; the answer holds the signing
     secret (``whsec_…``), shown only here."""
@@ -158,19 +158,20 @@ def create_endpoint(
         secret=new_secret(),
         event_types=" ".join(body.event_types),
         created_at=fleet.now(),
+        base_url=(fleet.public_url or str(request.base_url)).rstrip("/"),
     )
     db.add(endpoint)
     db.commit()
     db.refresh(endpoint)
-    return JSONResponse(endpoint_json(base_url(request), endpoint, secret=True), status_code=201)
+    return JSONResponse(endpoint_json(base, endpoint, secret=True), status_code=201)
 
 
-@route(router, "GET", "/webhook_endpoints/{endpoint_id}", tags=["Webhooks"])
-def get_endpoint(request: Request, endpoint_id: str, principal: WebhookRead, db: Db) -> dict[str, Any]:
-    return endpoint_json(base_url(request), visible_endpoint(db, principal, endpoint_id))
+@routes.route("GET", "/webhook_endpoints/{endpoint_id}", tags=["Webhooks"])
+def get_endpoint(endpoint_id: str, principal: WebhookRead, db: Db, base: BaseUrl) -> dict[str, Any]:
+    return endpoint_json(base, visible_endpoint(db, principal, endpoint_id))
 
 
-@route(router, "DELETE", "/webhook_endpoints/{endpoint_id}", tags=["Webhooks"], status_code=204)
+@routes.route("DELETE", "/webhook_endpoints/{endpoint_id}", tags=["Webhooks"], status_code=204)
 def delete_endpoint(endpoint_id: str, principal: WebhookWrite, db: Db) -> Response:
     endpoint = visible_endpoint(db, principal, endpoint_id)
     endpoint.disabled = True  # queued messages to it are dropped by the deliverer
@@ -207,9 +208,7 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
 
 async def token(request: Request) -> JSONResponse:
     """OAuth 2 client credentials (RFC 6749 §4.4): client authentication by HTTP Basic or form fields."""
-    fleet = await ensure_started(request.app)
-    if fleet is None:
-        return JSONResponse({"error": "temporarily_unavailable"}, status_code=503)
+    fleet = get_fleet(request)
     raw = (await request.body()).decode("utf-8", errors="replace")
     form = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
     try:
@@ -232,5 +231,4 @@ async def token(request: Request) -> JSONResponse:
     )
 
 
-oauth_router.add_api_route("/o/token/", token, methods=["POST"])
-oauth_router.add_api_route("/o/token", token, methods=["POST"], include_in_schema=False)
+oauth_routes.route("POST", "/o/token")(token)

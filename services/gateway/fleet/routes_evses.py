@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 
 from services.gateway.fleet import catalogue as cat
 from services.gateway.fleet.auth import Principal
-from services.gateway.fleet.common import page_ascending, route, time_filter
+from services.gateway.fleet.common import Routes, page_ascending, time_filter
 from services.gateway.fleet.deps import (
     Db,
     ExpandParam,
@@ -29,10 +29,9 @@ from services.gateway.fleet.logpages import log_at, page_logs
 from services.gateway.fleet.models import FleetEvse
 from services.gateway.fleet.pagination import PageRequest, parse_page_size, timestamp_cursor
 from services.gateway.fleet.problems import not_found
-from services.gateway.fleet.route import FleetRoute
 from shared.db import ChargerStatusLog, CommandLog
 
-router = APIRouter(route_class=FleetRoute, tags=["EVSEs"])
+routes = Routes(tags=["EVSEs"])
 
 EVSE_EXPAND = ["user", "model", "model.make", "latest_status_log"]
 LOG_EXPAND = prefixed("evse", ["model", "model.make", "user"])
@@ -49,7 +48,7 @@ def visible_evse(db: Session, principal: Principal, evse_id: str) -> FleetEvse:
     return evse
 
 
-@route(router, "GET", "/evses")
+@routes.route("GET", "/evses")
 def list_evses(
     request: Request,
     principal: EvseRead,
@@ -66,7 +65,7 @@ def list_evses(
     return list_response(request, page, lambda e: render.evse(e, tree))
 
 
-@route(router, "GET", "/evses/{evse_id}")
+@routes.route("GET", "/evses/{evse_id}")
 def get_evse(
     evse_id: str, principal: EvseRead, db: Db, render: Render, expand: ExpandParam
 ) -> dict[str, Any]:
@@ -89,7 +88,7 @@ class EvsePatch(BaseModel):
     location: Coordinates | None
 
 
-@route(router, "PATCH", "/evses/{evse_id}")
+@routes.route("PATCH", "/evses/{evse_id}")
 def patch_evse(
     evse_id: str, body: EvsePatch, principal: EvseWrite, db: Db, render: Render, expand: ExpandParam
 ) -> dict[str, Any]:
@@ -103,7 +102,7 @@ def patch_evse(
     return render.evse(evse, tree)
 
 
-@route(router, "DELETE", "/evses/{evse_id}", status_code=204)
+@routes.route("DELETE", "/evses/{evse_id}", status_code=204)
 def decommission_evse(evse_id: str, principal: EvseWrite, db: Db, fleet: Fleet) -> Response:
     """Decommission: the EVSE leaves the fleet view; its logs and sessions stay in the database."""
     evse = visible_evse(db, principal, evse_id)
@@ -117,13 +116,13 @@ def decommission_evse(evse_id: str, principal: EvseWrite, db: Db, fleet: Fleet) 
 # --- makes and models --------------------------------------------------------------------------------------
 
 
-@route(router, "GET", "/evse_makes")
+@routes.route("GET", "/evse_makes")
 def list_evse_makes(request: Request, _: EvseRead, render: Render, paging: PagingParam) -> JSONResponse:
     page = page_ascending(list(cat.EVSE_MAKES), paging.ids(), lambda m: m.id)
     return list_response(request, page, lambda m: render.evse_make(m, {}))
 
 
-@route(router, "GET", "/evse_makes/{make_id}")
+@routes.route("GET", "/evse_makes/{make_id}")
 def get_evse_make(make_id: str, _: EvseRead, render: Render) -> dict[str, Any]:
     make = cat.EVSE_MAKES_BY_ID.get(make_id)
     if make is None:
@@ -131,7 +130,7 @@ def get_evse_make(make_id: str, _: EvseRead, render: Render) -> dict[str, Any]:
     return render.evse_make(make, {})
 
 
-@route(router, "GET", "/evse_models")
+@routes.route("GET", "/evse_models")
 def list_evse_models(
     request: Request,
     _: EvseRead,
@@ -146,7 +145,7 @@ def list_evse_models(
     return list_response(request, page, lambda m: render.evse_model(m, tree))
 
 
-@route(router, "GET", "/evse_models/{model_id}")
+@routes.route("GET", "/evse_models/{model_id}")
 def get_evse_model(model_id: str, _: EvseRead, render: Render, expand: ExpandParam) -> dict[str, Any]:
     tree = expand_tree(expand, ["make"])
     model = cat.EVSE_MODELS_BY_ID.get(model_id)
@@ -166,7 +165,7 @@ def _time_page(paging: PagingParam) -> PageRequest:
     )
 
 
-@route(router, "GET", "/evses/{evse_id}/status_logs")
+@routes.route("GET", "/evses/{evse_id}/status_logs")
 def list_status_logs(
     request: Request,
     evse_id: str,
@@ -189,7 +188,7 @@ def list_status_logs(
     return list_response(request, page, lambda r: render.status_log(evse, r, tree))
 
 
-@route(router, "GET", "/evses/{evse_id}/status_logs/{sampled_at}")
+@routes.route("GET", "/evses/{evse_id}/status_logs/{sampled_at}")
 def get_status_log(
     evse_id: str, sampled_at: str, principal: EvseRead, db: Db, render: Render, expand: ExpandParam
 ) -> dict[str, Any]:
@@ -198,7 +197,7 @@ def get_status_log(
     return render.status_log(evse, log_at(db, ChargerStatusLog, evse.charger, sampled_at), tree)
 
 
-@route(router, "GET", "/evses/{evse_id}/command_logs")
+@routes.route("GET", "/evses/{evse_id}/command_logs")
 def list_command_logs(
     request: Request,
     evse_id: str,
@@ -219,7 +218,7 @@ def list_command_logs(
     return list_response(request, page, lambda r: render.command_log(evse, r, tree))
 
 
-@route(router, "GET", "/evses/{evse_id}/command_logs/{logged_at}")
+@routes.route("GET", "/evses/{evse_id}/command_logs/{logged_at}")
 def get_command_log(
     evse_id: str, logged_at: str, principal: DebugRead, db: Db, render: Render, expand: ExpandParam
 ) -> dict[str, Any]:

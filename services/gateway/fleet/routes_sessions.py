@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from sqlmodel import Session, select
 
 from services.gateway.fleet.auth import Principal
-from services.gateway.fleet.common import bool_filter, int_filter, page_descending, route, time_filter
+from services.gateway.fleet.common import Routes, bool_filter, int_filter, page_descending, time_filter
 from services.gateway.fleet.context import FleetContext
 from services.gateway.fleet.deps import (
     Db,
@@ -26,12 +26,11 @@ from services.gateway.fleet.deps import (
 from services.gateway.fleet.models import FleetChargingSession, FleetSubSession, utc, utc_or_none
 from services.gateway.fleet.problems import not_found
 from services.gateway.fleet.render import Renderer
-from services.gateway.fleet.route import FleetRoute
 from services.gateway.fleet.subsessions import switch_boost
+from services.gateway.fleet.sync import sub_session_events
 from services.gateway.fleet.sync import sync_now as sync
-from services.gateway.fleet.sync import webhook_renderer
 
-router = APIRouter(route_class=FleetRoute, tags=["Charging Sessions"])
+routes = Routes(tags=["Charging Sessions"])
 
 SESSION_EXPAND = ["sub_sessions", "evse", "vehicle", "evse.model", "vehicle.trim"]
 SUB_EXPAND = ["charging_session", "evse", "vehicle", "tariff", "carbon_feed", "evse.model", "vehicle.trim"]
@@ -47,7 +46,7 @@ def visible_session(db: Session, principal: Principal, session_id: str) -> Fleet
     return cs
 
 
-@route(router, "GET", "/charging_sessions")
+@routes.route("GET", "/charging_sessions")
 def list_sessions(
     request: Request,
     principal: SessionRead,
@@ -73,7 +72,7 @@ def list_sessions(
     return list_response(request, page, lambda cs: render.charging_session(cs, tree))
 
 
-@route(router, "GET", "/charging_sessions/{session_id}")
+@routes.route("GET", "/charging_sessions/{session_id}")
 def get_session(
     session_id: str, principal: SessionRead, db: Db, fleet: Fleet, render: Render, expand: ExpandParam
 ) -> dict[str, Any]:
@@ -87,12 +86,12 @@ async def _boost(
 ) -> dict[str, Any]:
     sync(fleet, db)
     cs = visible_session(db, principal, session_id)
-    await switch_boost(fleet, db, cs, webhook_renderer(fleet), start=start)
+    await switch_boost(fleet, db, cs, sub_session_events(fleet), start=start)
     db.refresh(cs)
     return render.charging_session(cs, {})
 
 
-@route(router, "POST", "/charging_sessions/{session_id}/boost_start")
+@routes.route("POST", "/charging_sessions/{session_id}/boost_start")
 async def boost_start(
     session_id: str, principal: SessionWrite, db: Db, fleet: Fleet, render: Render
 ) -> dict[str, Any]:
@@ -100,7 +99,7 @@ async def boost_start(
     return await _boost(session_id, principal, db, fleet, render, True)
 
 
-@route(router, "POST", "/charging_sessions/{session_id}/boost_end")
+@routes.route("POST", "/charging_sessions/{session_id}/boost_end")
 async def boost_end(
     session_id: str, principal: SessionWrite, db: Db, fleet: Fleet, render: Render
 ) -> dict[str, Any]:
@@ -111,7 +110,7 @@ async def boost_end(
 # --- sub-sessions ----------------------------------------------------------------------------------------
 
 
-@route(router, "GET", "/charging_sub_sessions")
+@routes.route("GET", "/charging_sub_sessions")
 def list_sub_sessions(
     request: Request,
     principal: SessionRead,
@@ -170,7 +169,7 @@ def list_sub_sessions(
     return list_response(request, page, lambda s: render.sub_session(s, tree, parents[s.charging_session_id]))
 
 
-@route(router, "GET", "/charging_sub_sessions/{sub_session_id}")
+@routes.route("GET", "/charging_sub_sessions/{sub_session_id}")
 def get_sub_session(
     sub_session_id: str, principal: SessionRead, db: Db, fleet: Fleet, render: Render, expand: ExpandParam
 ) -> dict[str, Any]:

@@ -4,26 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 
 from services.gateway.fleet.auth import Principal
-from services.gateway.fleet.common import route, time_filter
+from services.gateway.fleet.common import Routes, time_filter
 from services.gateway.fleet.deps import ExpandParam, Fleet, Render, expand_tree, numbered_response, require
 from services.gateway.fleet.ids import stable_id
 from services.gateway.fleet.pagination import page_by_number, parse_page_size
 from services.gateway.fleet.problems import not_found
-from services.gateway.fleet.route import FleetRoute
 from services.gateway.fleet.tariffs import CO2_USAGE, intensity_json, price_json, rates_between
 
-router = APIRouter(route_class=FleetRoute, tags=["Tariffs", "Carbon"])
+routes = Routes(tags=["Tariffs", "Carbon"])
 
 TariffRead = Annotated[Principal, Depends(require("tariff:read"))]
 PricesRead = Annotated[Principal, Depends(require("tariff:read", "tariff:prices:read"))]
 CarbonRead = Annotated[Principal, Depends(require("carbon:read"))]
 
 
-@route(router, "GET", "/tariffs")
+@routes.route("GET", "/tariffs")
 def list_tariffs(
     request: Request, _: TariffRead, render: Render, page: str | None = None, page_size: str | None = None
 ) -> JSONResponse:
@@ -42,7 +41,7 @@ def _usage(render: Any, tariff_id: str) -> str:
     return usage
 
 
-@route(router, "GET", "/tariffs/{tariff_id}")
+@routes.route("GET", "/tariffs/{tariff_id}")
 def get_tariff(tariff_id: str, principal: TariffRead, render: Render, expand: ExpandParam) -> dict[str, Any]:
     tree = expand_tree(expand, ["prices"])
     if "prices" in tree and "tariff:prices:read" not in principal.scopes:
@@ -50,7 +49,7 @@ def get_tariff(tariff_id: str, principal: TariffRead, render: Render, expand: Ex
     return render.tariffs.render_tariff(render.url, _usage(render, tariff_id), tree)
 
 
-@route(router, "GET", "/tariffs/{tariff_id}/prices")
+@routes.route("GET", "/tariffs/{tariff_id}/prices")
 def list_prices(
     request: Request,
     tariff_id: str,
@@ -78,20 +77,20 @@ def _feed(render: Any, feed_id: str) -> None:
         raise not_found()
 
 
-@route(router, "GET", "/carbon_feeds")
+@routes.route("GET", "/carbon_feeds")
 def list_carbon_feeds(request: Request, _: CarbonRead, render: Render) -> JSONResponse:
     feed = render.tariffs.carbon_feed_id()
     body = [render.tariffs.render_carbon_feed(render.url)] if feed else []
     return numbered_response(request, body, None, None)
 
 
-@route(router, "GET", "/carbon_feeds/{feed_id}")
+@routes.route("GET", "/carbon_feeds/{feed_id}")
 def get_carbon_feed(feed_id: str, _: CarbonRead, render: Render) -> dict[str, Any]:
     _feed(render, feed_id)
     return render.tariffs.render_carbon_feed(render.url)
 
 
-@route(router, "GET", "/carbon_feeds/{feed_id}/carbon_intensities")
+@routes.route("GET", "/carbon_feeds/{feed_id}/carbon_intensities")
 def list_intensities(
     request: Request,
     feed_id: str,
@@ -116,4 +115,4 @@ def list_intensities(
     return numbered_response(request, [intensity_json(r, created) for r in items], previous, following)
 
 
-__all__ = ["router", "stable_id"]
+__all__ = ["routes", "stable_id"]

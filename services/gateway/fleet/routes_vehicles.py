@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 
 from services.gateway.fleet import catalogue as cat
 from services.gateway.fleet.auth import Principal
-from services.gateway.fleet.common import last_segment, page_ascending, route
+from services.gateway.fleet.common import Routes, last_segment, page_ascending
 from services.gateway.fleet.deps import (
     Db,
     ExpandParam,
@@ -33,10 +33,8 @@ from services.gateway.fleet.deps import (
 from services.gateway.fleet.ids import new_id
 from services.gateway.fleet.models import FleetUser, FleetVehicle
 from services.gateway.fleet.problems import conflict, not_found, validation_failed
-from services.gateway.fleet.route import FleetRoute
-from services.gateway.fleet.subsessions import ask_optimizer
 
-router = APIRouter(route_class=FleetRoute, tags=["Vehicles"])
+routes = Routes(tags=["Vehicles"])
 
 VEHICLE_EXPAND = ["user", "trim", "trim.model", "trim.model.make", "model", "model.make"]
 VehicleRead = Annotated[Principal, Depends(require("vehicle:read"))]
@@ -51,7 +49,7 @@ def visible_vehicle(db: Session, principal: Principal, vehicle_id: str) -> Fleet
     return vehicle
 
 
-@route(router, "GET", "/vehicles")
+@routes.route("GET", "/vehicles")
 def list_vehicles(
     request: Request, principal: VehicleRead, db: Db, render: Render, paging: PagingParam, expand: ExpandParam
 ) -> JSONResponse:
@@ -61,7 +59,7 @@ def list_vehicles(
     return list_response(request, page, lambda v: render.vehicle(v, tree))
 
 
-@route(router, "GET", "/vehicles/{vehicle_id}")
+@routes.route("GET", "/vehicles/{vehicle_id}")
 def get_vehicle(
     vehicle_id: str, principal: VehicleRead, db: Db, render: Render, expand: ExpandParam
 ) -> dict[str, Any]:
@@ -96,7 +94,7 @@ def _owner(db: Session, principal: Principal, body_user: str | None) -> tuple[st
     return user_id, []
 
 
-@route(router, "POST", "/vehicles", status_code=201)
+@routes.route("POST", "/vehicles", status_code=201)
 async def create_vehicle(
     body: VehicleCreate, principal: VehicleWrite, db: Db, fleet: Fleet, render: Render, expand: ExpandParam
 ) -> JSONResponse:
@@ -138,7 +136,7 @@ async def create_vehicle(
         created_at=now,
     )
     vehicle.name = vehicle.id
-    await ask_optimizer(fleet.requester, f"vehicles/{vehicle.name}/create", evcc_vehicle(vehicle))
+    await fleet.ask(f"vehicles/{vehicle.name}/create", evcc_vehicle(vehicle))
     db.add(vehicle)
     db.commit()
     db.refresh(vehicle)
@@ -163,7 +161,7 @@ class VehiclePatch(BaseModel):
     vehicle_class: Literal["PASSENGER", "COMMERCIAL"] | None = None
 
 
-@route(router, "PATCH", "/vehicles/{vehicle_id}")
+@routes.route("PATCH", "/vehicles/{vehicle_id}")
 async def patch_vehicle(
     vehicle_id: str,
     body: VehiclePatch,
@@ -179,13 +177,11 @@ async def patch_vehicle(
     vehicle = visible_vehicle(db, principal, vehicle_id)
     sent = body.model_fields_set
     if "battery_size_watt_hours" in sent and body.battery_size_watt_hours is not None:
-        await ask_optimizer(
-            fleet.requester, f"vehicles/{vehicle.name}/capacity", body.battery_size_watt_hours / 1000
-        )
+        await fleet.ask(f"vehicles/{vehicle.name}/capacity", body.battery_size_watt_hours / 1000)
         vehicle.battery_size_watt_hours = body.battery_size_watt_hours
     if "maximum_charge_limit_percentage" in sent:
         limit = body.maximum_charge_limit_percentage
-        await ask_optimizer(fleet.requester, f"vehicles/{vehicle.name}/limitSoc", limit or 0)
+        await fleet.ask(f"vehicles/{vehicle.name}/limitSoc", limit or 0)
         vehicle.maximum_charge_limit_percentage = limit
     if "smart_charging_enabled" in sent and body.smart_charging_enabled is not None:
         vehicle.smart_charging_enabled = body.smart_charging_enabled
@@ -197,12 +193,12 @@ async def patch_vehicle(
     return render.vehicle(vehicle, tree)
 
 
-@route(router, "DELETE", "/vehicles/{vehicle_id}", status_code=204)
+@routes.route("DELETE", "/vehicles/{vehicle_id}", status_code=204)
 async def delete_vehicle(vehicle_id: str, principal: VehicleWrite, db: Db, fleet: Fleet) -> Response:
     vehicle = visible_vehicle(db, principal, vehicle_id)
     if vehicle.source == "config":
         raise conflict("This vehicle comes from the configuration file; remove it there.")
-    await ask_optimizer(fleet.requester, f"vehicles/{vehicle.name}/delete", None)
+    await fleet.ask(f"vehicles/{vehicle.name}/delete", None)
     vehicle.deleted_at = fleet.now()
     db.add(vehicle)
     db.commit()
@@ -212,13 +208,13 @@ async def delete_vehicle(vehicle_id: str, principal: VehicleWrite, db: Db, fleet
 # --- catalogue ------------------------------------------------------------------------------------------
 
 
-@route(router, "GET", "/vehicle_makes")
+@routes.route("GET", "/vehicle_makes")
 def list_vehicle_makes(request: Request, _: VehicleRead, render: Render, paging: PagingParam) -> JSONResponse:
     page = page_ascending(list(cat.VEHICLE_MAKES), paging.ids(), lambda m: m.id)
     return list_response(request, page, lambda m: render.vehicle_make(m, {}))
 
 
-@route(router, "GET", "/vehicle_makes/{make_id}")
+@routes.route("GET", "/vehicle_makes/{make_id}")
 def get_vehicle_make(make_id: str, _: VehicleRead, render: Render) -> dict[str, Any]:
     make = cat.VEHICLE_MAKES_BY_ID.get(make_id)
     if make is None:
@@ -226,7 +222,7 @@ def get_vehicle_make(make_id: str, _: VehicleRead, render: Render) -> dict[str, 
     return render.vehicle_make(make, {})
 
 
-@route(router, "GET", "/vehicle_models")
+@routes.route("GET", "/vehicle_models")
 def list_vehicle_models(
     request: Request,
     _: VehicleRead,
@@ -241,7 +237,7 @@ def list_vehicle_models(
     return list_response(request, page, lambda m: render.vehicle_model(m, tree))
 
 
-@route(router, "GET", "/vehicle_models/{model_id}")
+@routes.route("GET", "/vehicle_models/{model_id}")
 def get_vehicle_model(model_id: str, _: VehicleRead, render: Render, expand: ExpandParam) -> dict[str, Any]:
     tree = expand_tree(expand, ["make"])
     model = cat.VEHICLE_MODELS_BY_ID.get(model_id)
@@ -250,7 +246,7 @@ def get_vehicle_model(model_id: str, _: VehicleRead, render: Render, expand: Exp
     return render.vehicle_model(model, tree)
 
 
-@route(router, "GET", "/vehicle_trims")
+@routes.route("GET", "/vehicle_trims")
 def list_vehicle_trims(
     request: Request,
     _: VehicleRead,
@@ -265,7 +261,7 @@ def list_vehicle_trims(
     return list_response(request, page, lambda t: render.vehicle_trim(t, tree))
 
 
-@route(router, "GET", "/vehicle_trims/{trim_id}")
+@routes.route("GET", "/vehicle_trims/{trim_id}")
 def get_vehicle_trim(trim_id: str, _: VehicleRead, render: Render, expand: ExpandParam) -> dict[str, Any]:
     tree = expand_tree(expand, ["model", "model.make"])
     trim = cat.VEHICLE_TRIMS_BY_ID.get(trim_id)

@@ -10,24 +10,43 @@ mode change.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from services.gateway.fleet.context import OPTIMIZER, FleetContext
+from services.gateway.fleet.context import FleetContext
 from services.gateway.fleet.ids import new_id
-from services.gateway.fleet.live import Requester
 from services.gateway.fleet.models import FleetChargingSession, FleetEvse, FleetSubSession, FleetVehicle, utc
-from services.gateway.fleet.problems import ProblemError, conflict, unavailable
+from services.gateway.fleet.problems import conflict
 from services.gateway.fleet.records import loadpoint_of, site_owner
 from services.gateway.fleet.webhooks import enqueue
-from shared.bus import RequestTimeout
 from shared.config import Config
 from shared.db import ChargerStatusLog, ChargingSession, from_db_time
 
-SubSessionJson = Callable[[Session, FleetSubSession], dict[str, Any]]
-"""Renders a sub-session exactly as ``GET /v2/charging_sub_sessions/{id}`` (for webhook bodies)."""
+SubSessionJson = Callable[[Session, FleetSubSession, str], dict[str, Any]]
+"""Renders a sub-session exactly as ``GET /v2/charging_sub_sessions/{id}``, links below the given root."""
+
+
+@dataclass(frozen=True)
+class SubSessionEvents:
+    """Queues the ``charging_sub_session.*`` webhooks of a change, in the caller's transaction."""
+
+    render: SubSessionJson
+    public_url: str | None
+
+    def queue(self, db: Session, kind: str, sub: FleetSubSession, user_id: str, now: datetime) -> int:
+        db.flush()
+        return enqueue(
+            db,
+            f"charging_sub_session.{kind}",
+            lambda root: self.render(db, sub, root),
+            user_id,
+            now,
+            self.public_url,
+        )
+
 
 SMART = "SMART"
 BOOST = "BOOST"
@@ -83,14 +102,7 @@ def _vehicle_for(db: Session, config: Config, row: ChargingSession) -> FleetVehi
     return db.exec(select(FleetVehicle).where(FleetVehicle.description == row.vehicle)).first()
 
 
-def _event(
-    db: Session, render: SubSessionJson, kind: str, sub: FleetSubSession, user_id: str, now: datetime
-) -> int:
-    db.flush()
-    return enqueue(db, f"charging_sub_session.{kind}", render(db, sub), user_id, now)
-
-
-def sync_sessions(db: Session, config: Config, render: SubSessionJson, now: datetime) -> int:
+def sync_sessions(db: Session, config: Config, events: SubSessionEvents, now: datetime) -> int:
     """Pick up new and finished ``sessions`` rows; returns the number of webhook messages queued."""
     queued = 0
     known = select(FleetChargingSession.session_uid)
@@ -115,7 +127,7 @@ def sync_sessions(db: Session, config: Config, render: SubSessionJson, now: date
         db.add(cs)
         first = FleetSubSession(id=new_id("csub", start), charging_session_id=cs.id, mode=SMART, start=start)
         db.add(first)
-        queued += _event(db, render, "created", first, user_id, now)
+        queued += events.queue(db, "created", first, user_id, now)
     open_sessions = db.exec(select(FleetChargingSession).where(col(FleetChargingSession.end).is_(None))).all()
     for cs in open_sessions:
         source = db.exec(select(ChargingSession).where(ChargingSession.session_uid == cs.session_uid)).first()
@@ -128,7 +140,7 @@ def sync_sessions(db: Session, config: Config, render: SubSessionJson, now: date
             open_sub.end = end
             open_sub.energy_end_kwh = source.charged_kwh
             db.add(open_sub)
-            queued += _event(db, render, "ended", open_sub, cs.user_id, now)
+            queued += events.queue(db, "ended", open_sub, cs.user_id, now)
     db.commit()
     return queued
 
@@ -143,23 +155,8 @@ def _open_subs(db: Session, cs_id: str) -> list[FleetSubSession]:
     )
 
 
-async def ask_optimizer(requester: Requester | None, key: str, value: Any) -> None:
-    """Run an optimizer setter; problems for silence (503) and refusal (409 or its code)."""
-    if requester is None:
-        raise unavailable("The optimizer cannot be reached from this gateway.")
-    try:
-        reply = await requester.request(OPTIMIZER, key, value)
-    except RequestTimeout:
-        raise unavailable(f"The optimizer did not answer {key!r} in time; nothing was changed.") from None
-    if not reply.ok:
-        # 400 = the value was invalid; anything else (unknown key, conflict, internal) is a state the caller
-        # cannot fix by changing the request, so it is a conflict rather than a misleading 404.
-        status = 400 if reply.code == 400 else 409
-        raise ProblemError(status, "Request refused", f"The optimizer refused {key!r}: {reply.error}")
-
-
 async def switch_boost(
-    ctx: FleetContext, db: Session, cs: FleetChargingSession, render: SubSessionJson, *, start: bool
+    ctx: FleetContext, db: Session, cs: FleetChargingSession, events: SubSessionEvents, *, start: bool
 ) -> None:
     """Start (``start=True``) or end a boost on the session's loadpoint; the caller re-renders."""
     now = ctx.now()
@@ -185,9 +182,9 @@ async def switch_boost(
         restore = ctx.live.loadpoint_mode(lp) or configured
         if restore == "now":  # already fast charging outside a boost: restore the configured default
             restore = configured
-        await ask_optimizer(ctx.requester, f"loadpoints/{lp}/mode", "now")
+        await ctx.ask(f"loadpoints/{lp}/mode", "now")
     else:
-        await ask_optimizer(ctx.requester, f"loadpoints/{lp}/mode", current.restore_mode or configured)
+        await ctx.ask(f"loadpoints/{lp}/mode", current.restore_mode or configured)
         restore = None
     row = db.exec(select(ChargingSession).where(ChargingSession.session_uid == cs.session_uid)).first()
     charged = row.charged_kwh if row else 0.0
@@ -195,7 +192,7 @@ async def switch_boost(
     current.end = now
     current.energy_end_kwh = charged
     db.add(current)
-    _event(db, render, "ended", current, cs.user_id, now)
+    events.queue(db, "ended", current, cs.user_id, now)
     following = FleetSubSession(
         id=new_id("csub", now),
         charging_session_id=cs.id,
@@ -205,6 +202,6 @@ async def switch_boost(
         restore_mode=restore,
     )
     db.add(following)
-    _event(db, render, "created", following, cs.user_id, now)
+    events.queue(db, "created", following, cs.user_id, now)
     db.commit()
     ctx.outbox_ready.set()

@@ -8,20 +8,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from services.gateway.fleet.context import FleetContext
+from services.gateway.fleet.deps import v2_base
 from services.gateway.fleet.models import FleetSubSession
 from services.gateway.fleet.render import Renderer
-from services.gateway.fleet.subsessions import SubSessionJson, sync_sessions
+from services.gateway.fleet.subsessions import SubSessionEvents, sync_sessions
 from services.gateway.fleet.tariffs import TariffView
 
 
-def webhook_renderer(fleet: FleetContext) -> SubSessionJson:
-    """Sub-sessions as the API serves them, for webhook bodies (URLs from the public base URL)."""
+def sub_session_events(fleet: FleetContext) -> SubSessionEvents:
+    """Sub-session webhooks with bodies exactly as the API serves them."""
 
-    def render(db: Session, sub: FleetSubSession) -> dict[str, Any]:
+    def render(db: Session, sub: FleetSubSession, root: str) -> dict[str, Any]:
         view = TariffView(fleet.config, fleet.live, fleet.now())
-        return Renderer(fleet.public_url.rstrip("/") + "/v2", db, fleet.config, view).sub_session(sub, {})
+        return Renderer(v2_base(root), db, fleet.config, view).sub_session(sub, {})
 
-    return render
+    return SubSessionEvents(render, fleet.public_url)
 
 
 def sync_now(fleet: FleetContext, db: Session) -> None:
@@ -30,7 +31,7 @@ def sync_now(fleet: FleetContext, db: Session) -> None:
     Requests and the background loop (and other gateway instances) may sync at the same moment; the
     unique ``session_uid`` lets exactly one of them win, the others roll back and find the work done."""
     try:
-        queued = sync_sessions(db, fleet.config, webhook_renderer(fleet), fleet.now())
+        queued = sync_sessions(db, fleet.config, sub_session_events(fleet), fleet.now())
     except IntegrityError:
         db.rollback()
         return

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,10 +48,20 @@ def envelope(event_type: str, data: dict[str, Any], now: datetime) -> str:
     return json.dumps({"type": event_type, "timestamp": stamp, "data": data}, separators=(",", ":"))
 
 
-def enqueue(db: Session, event_type: str, data: dict[str, Any], user_id: str | None, now: datetime) -> int:
-    """Queue ``event_type`` for every endpoint that wants it (the caller commits); returns rows queued."""
+def enqueue(
+    db: Session,
+    event_type: str,
+    data_at: Callable[[str], dict[str, Any]],
+    user_id: str | None,
+    now: datetime,
+    public_url: str | None,
+) -> int:
+    """Queue ``event_type`` for every endpoint that wants it (the caller commits); returns rows queued.
+
+    ``data_at(root)`` renders the event's resource with links below ``root``: ``gateway.public_url`` when
+    set, else the root the endpoint was registered through (never a guess from the listening address)."""
     endpoints = db.exec(select(WebhookEndpoint).where(col(WebhookEndpoint.disabled).is_(False))).all()
-    body = envelope(event_type, data, now)
+    bodies: dict[str, str] = {}
     queued = 0
     for endpoint in endpoints:
         if endpoint.user_id is not None and endpoint.user_id != user_id:
@@ -58,12 +69,15 @@ def enqueue(db: Session, event_type: str, data: dict[str, Any], user_id: str | N
         wanted = endpoint.event_types.split()
         if wanted and event_type not in wanted:
             continue
+        root = public_url or endpoint.base_url
+        if root not in bodies:
+            bodies[root] = envelope(event_type, data_at(root), now)
         db.add(
             WebhookMessage(
                 id=new_id("wmsg", now),
                 endpoint_id=endpoint.id,
                 event_type=event_type,
-                body=body,
+                body=bodies[root],
                 created_at=now,
                 next_attempt_at=now,
             )

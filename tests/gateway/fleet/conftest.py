@@ -19,12 +19,15 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from services.gateway.errors import install_error_handlers
 from services.gateway.fleet.auth import create_client
 from services.gateway.fleet.context import FleetContext, WebhookPolicy
+from services.gateway.fleet.lifecycle import running
 from services.gateway.fleet.live import BusLiveView
 from services.gateway.fleet.models import FleetUser, migrate_fleet
 from services.gateway.fleet.records import site_owner
-from services.gateway.fleet.router import oauth_router, router
+from services.gateway.fleet.router import build_router
+from services.gateway.owner import OwnerLink
 from shared.bus import Bus
 from shared.config import Config, MqttSettings, parse_config
 from shared.db import open_database
@@ -161,10 +164,16 @@ async def serve(app: FastAPI) -> AsyncIterator[str]:
 
 
 def fleet_app(ctx: FleetContext) -> FastAPI:
-    app = FastAPI()
-    app.include_router(router, prefix="/v2")
-    app.include_router(oauth_router)
-    app.state.fleet = ctx
+    """Only the fleet API, served the way the gateway serves it (its router, lifespan and errors)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with running(ctx):
+            yield
+
+    app = FastAPI(lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(build_router(ctx))
     return app
 
 
@@ -187,8 +196,8 @@ async def running_fleet(
         config=config,
         engine=engine,
         live=live,
-        requester=bus,
-        public_url="http://fleet.example",
+        owner=lambda: OwnerLink(bus, config.mqtt.request_timeout_s, connected=bus.connected.is_set()),
+        public_url=config.gateway.public_url,
         clock=clock,
         monotonic=clock.monotonic,
         webhook_policy=policy or WebhookPolicy(backoff_s=(0.0,) * 3),

@@ -14,14 +14,13 @@ from sqlmodel import Session
 
 from services.gateway.fleet.auth import create_client, issue_token
 from shared.config import Config
-from shared.messages import CommandApplied, CommandReason, SessionEvent
+from shared.messages import CommandApplied, CommandReason, Reply, SessionEvent
 from tests.gateway.conftest import FakeOwner, RunningGateway
 from tests.gateway.fleet.conftest import ALL_SCOPES
 from tests.support.probe import Probe
 
 
 def operator_token(gateway: RunningGateway) -> str:
-    # The gateway app mounts /v2 only; /o/token/ needs oauth_router mounted (see docs/fleet-api.md).
     now = datetime.now(UTC)
     with Session(gateway.ctx.engine) as db:
         client, secret = create_client(
@@ -42,7 +41,7 @@ async def test_fleet_api_on_the_gateway(
     evses = (await http.get("/v2/evses", headers=headers, params={"cpid": "wallbox"})).json()
     evse = evses[0]
 
-    writer = gateway.ctx.extras["writer"]
+    writer = gateway.ctx.writer
     internal = config.mqtt.internal
     created = datetime.now(UTC).replace(microsecond=0)
     session = SessionEvent(
@@ -98,3 +97,29 @@ async def test_fleet_api_on_the_gateway(
     end = await http.post(f"/v2/charging_sessions/{fleet_session['id']}/boost_end", headers=headers)
     assert end.status_code == 200
     assert (owner.keys()[-1], owner.requests[-1].value) == ("loadpoints/1/mode", "minpv")
+
+
+async def test_one_refusal_two_shapes(gateway: RunningGateway, owner: FakeOwner) -> None:
+    """The owner's refusal means the same status on both APIs; only the shape follows the surface."""
+    owner.replies["loadpoints/1/mode"] = lambda r: Reply(id=r.id, ok=False, error="busy", code=409)
+    http = gateway.client
+    evcc = await http.post("/api/loadpoints/1/mode/now")
+    assert (evcc.status_code, evcc.json()) == (409, {"error": "busy"})
+
+    headers = {"Authorization": f"Bearer {operator_token(gateway)}"}
+    writer = gateway.ctx.writer
+    event = SessionEvent(
+        event_id="e9", kind="created", session_uid="uid-9", loadpoint="Garage", loadpoint_id=1,
+        created=datetime.now(UTC).replace(microsecond=0),
+    )  # fmt: skip
+    await gateway.ctx.bus.publish(
+        gateway.ctx.bus.topics.event("session"), event.model_dump_json(), retain=False
+    )
+    await writer.wait_handled(1)
+    (session,) = (await http.get("/v2/charging_sessions", headers=headers)).json()
+    fleet = await http.post(f"/v2/charging_sessions/{session['id']}/boost_start", headers=headers)
+    assert fleet.status_code == 409
+    assert fleet.headers["content-type"] == "application/problem+json"
+    assert fleet.json()["detail"] == "busy" and fleet.headers["EvEnergy-Version"] == "2"
+    missing = await http.get("/api/state", params={"jq": "]["})
+    assert missing.status_code == 400 and "error" in missing.json()
