@@ -112,9 +112,8 @@ async def test_one_refusal_two_shapes(gateway: RunningGateway, owner: FakeOwner)
         event_id="e9", kind="created", session_uid="uid-9", loadpoint="Garage", loadpoint_id=1,
         created=datetime.now(UTC).replace(microsecond=0),
     )  # fmt: skip
-    await gateway.ctx.bus.publish(
-        gateway.ctx.bus.topics.event("session"), event.model_dump_json(), retain=False
-    )
+    bus = gateway.ctx.bus
+    await bus.publish(bus.topics.event("session"), event.model_dump_json(), retain=False)
     await writer.wait_handled(1)
     (session,) = (await http.get("/v2/charging_sessions", headers=headers)).json()
     fleet = await http.post(f"/v2/charging_sessions/{session['id']}/boost_start", headers=headers)
