@@ -188,6 +188,12 @@ SimulatedModel = Literal[
     "evsedin",
     "abl",
     "ocpp",
+    "goe",
+    "shelly-3em",
+    "shelly-plug",
+    "tasmota-sml",
+    "tasmota-energy",
+    "opendtu",
 ]
 """Device models the simulator can play (see docs/simulator.md for each register map)."""
 
@@ -245,6 +251,12 @@ class SimulatedDevice(Strict):
     """``ocpp``: start a transaction on plug-in by itself (else wait for RemoteStartTransaction)."""
     password_env: str | None = None
     """``ocpp``: environment variable with the basic-auth password."""
+    broker: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")
+    """MQTT devices (tasmota-*, opendtu): the broker they publish to, ``host:port`` (127.0.0.1:1883)."""
+    topic: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    """MQTT devices: the Tasmota topic / OpenDTU inverter serial."""
+    publish_s: float = Field(default=1.0, gt=0)
+    """MQTT devices: seconds between publishes."""
 
 
 class SimulatedCar(Strict):

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.config_sources import Setter, Source
 from shared.messages import MeterUsage
 
 
@@ -135,7 +136,22 @@ class BatteryControl(Strict):
     """Back to ``normal`` when the optimizer is silent this long (or goes offline)."""
 
 
-MeterType = Literal["sunspec", "sdm", "sdm630", "sdm72", "modbus"]
+class CustomMeterSources(Strict):
+    """Where a ``type: custom`` meter's values come from (units W, kWh, A, V, %, kWh)."""
+
+    power: Source
+    energy: Source | None = None
+    return_energy: Source | None = None
+    currents: list[Source] | None = Field(default=None, min_length=3, max_length=3)
+    voltages: list[Source] | None = Field(default=None, min_length=3, max_length=3)
+    powers: list[Source] | None = Field(default=None, min_length=3, max_length=3)
+    soc: Source | None = None
+    capacity: Source | None = None
+
+
+TemplateParams = dict[str, str | int | float | bool]
+
+MeterType = Literal["sunspec", "sdm", "sdm630", "sdm72", "modbus", "custom"]
 
 
 class MeterConfig(Strict):
@@ -154,6 +170,22 @@ class MeterConfig(Strict):
     """Register map, only for ``type: modbus``."""
     battery_control: BatteryControl | None = None
     """Register writes of the battery modes (``usage: battery`` only); makes the battery controllable."""
+    sources: CustomMeterSources | None = None
+    """MQTT/HTTP sources of ``type: custom`` (or what a ``template`` expands to)."""
+    convention: Literal["native", "consumer", "producer"] = "native"
+    """``type: custom``: the sign the sources count in — native = already the usage's (grid > 0 import, pv
+    > 0 production); consumer = import positive, flipped for pv/battery (a Shelly on the PV feed)."""
+    template: str | None = None
+    """A device template (docs/devices-meters.md): expands into ``type: custom`` with its sources."""
+    params: TemplateParams = Field(default_factory=dict)
+    """The template's parameters (``host``, ``topic``, …)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_template(cls, data: Any) -> Any:
+        from shared.devices.templates import expand_meter
+
+        return expand_meter(data)
 
     @model_validator(mode="after")
     def _consistent(self) -> MeterConfig:
@@ -163,6 +195,12 @@ class MeterConfig(Strict):
             raise ValueError("type modbus needs a registers map")
         if self.type != "modbus" and self.registers is not None:
             raise ValueError(f"registers are only for type modbus, not {self.type}")
+        if (self.type == "custom") != (self.sources is not None):
+            raise ValueError("type custom needs sources (power, …), and only type custom takes them")
+        if self.type == "custom":
+            if self.battery_control is not None:
+                raise ValueError("battery_control needs a Modbus battery")
+            return self
         if self.modbus.protocol in ("tcp", "rtuovertcp") and not self.modbus.host:
             raise ValueError(f"modbus.host is required for protocol {self.modbus.protocol}")
         if self.modbus.protocol in ("rtu", "ascii") and not (self.modbus.device or self.modbus.host):
@@ -310,7 +348,43 @@ class OcppSettings(Strict):
     """How long a request to a charge point waits for its answer."""
 
 
-ChargerType = Literal["alfen", "phoenix", "wallbe", "evsedin", "abl", "modbus", "demo", "ocpp"]
+ChargeLetter = Literal["A", "B", "C", "D", "E", "F"]
+
+
+class CustomChargerSources(Strict):
+    """Where a ``type: custom`` charger's values come from (units A, W, kWh, V, %)."""
+
+    status: Source
+    """IEC 61851 letter (A–F, C1/D1 as evcc reads them), or a device code translated by ``status_map``."""
+    status_map: dict[str, ChargeLetter] | None = Field(default=None, max_length=32)
+    """Device code (as text, e.g. go-e's ``car`` ``"2"``) → letter; a code not in the map is a fault."""
+    enabled: Source | None = None
+    """true/false (or 1/0); unset = enabled while ``current`` > 0."""
+    current: Source | None = None
+    """The current limit the device holds (A)."""
+    phases: Source | None = None
+    """Phases switched to (1/3), through ``phases_map`` when the device counts otherwise."""
+    phases_map: dict[str, Literal[1, 3]] | None = Field(default=None, max_length=8)
+    power: Source | None = None
+    energy: Source | None = None
+    currents: list[Source] | None = Field(default=None, min_length=3, max_length=3)
+    voltages: list[Source] | None = Field(default=None, min_length=3, max_length=3)
+    soc: Source | None = None
+    identifier: Source | None = None
+
+
+class CustomChargerSetters(Strict):
+    """How a ``type: custom`` charger is told what to do."""
+
+    enable: Setter
+    """Written true/false (``format`` turns them into the device's words)."""
+    current: Setter
+    """Written in A."""
+    phases: Setter | None = None
+    """Written 1 or 3: the charger switches phases."""
+
+
+ChargerType = Literal["alfen", "phoenix", "wallbe", "evsedin", "abl", "modbus", "demo", "ocpp", "custom"]
 CHARGER_UNIT_IDS: dict[str, int] = {"phoenix": 255, "wallbe": 255}
 """Modbus unit id a charger type listens on when ``modbus.id`` is left out (else 1)."""
 
@@ -333,11 +407,26 @@ class ChargerConfig(Strict):
     """phoenix/wallbe: max current register in 0.1 A; unset = detect (register value ≥ 60)."""
     ocpp: OcppChargerConfig | None = None
     """The charge point of ``type: ocpp``."""
+    sources: CustomChargerSources | None = None
+    """``type: custom``: where its values come from (MQTT/HTTP)."""
+    setters: CustomChargerSetters | None = None
+    """``type: custom``: how it is told what to do."""
+    min_current_a: float = Field(default=6.0, ge=0, le=80)
+    """``type: custom``: the device refuses enabled currents below this."""
+    current_step_a: float = Field(default=1.0, ge=0, le=1)
+    """``type: custom``: resolution of the current setter (0 = any)."""
+    template: str | None = None
+    """A device template (docs/devices-chargers.md): expands into ``type: custom``."""
+    params: TemplateParams = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
     def _device_unit_id(cls, data: Any) -> Any:
-        """A left-out unit id means the device's usual one (Phoenix EV-ETH listens on 255)."""
+        """A left-out unit id means the device's usual one (Phoenix EV-ETH listens on 255); a template
+        expands into its ``type: custom`` sources and setters."""
+        from shared.devices.templates import expand_charger
+
+        data = expand_charger(data)
         if not isinstance(data, dict) or data.get("type") not in CHARGER_UNIT_IDS:
             return data
         modbus = data.get("modbus") or {}
@@ -353,4 +442,6 @@ class ChargerConfig(Strict):
             raise ValueError(f"registers are only for type modbus, not {self.type}")
         if (self.type == "ocpp") != (self.ocpp is not None):
             raise ValueError("type ocpp needs an ocpp block (identity, …), and only type ocpp takes one")
+        if (self.type == "custom") != (self.sources is not None and self.setters is not None):
+            raise ValueError("type custom needs sources and setters, and only type custom takes them")
         return self

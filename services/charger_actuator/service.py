@@ -15,6 +15,7 @@ from services.charger_actuator.ocpp.central import CentralSystem
 from services.charger_actuator.runner import ChargerRunner
 from shared.bus import Bus, BusMessage
 from shared.config import Config
+from shared.devices.values import device_io
 from shared.logging import get_logger
 from shared.messages import OcppStations
 
@@ -50,8 +51,9 @@ def central_system(config: Config, bus: Bus) -> CentralSystem | None:
 async def run(config: Config, stop: asyncio.Event) -> None:
     bus = Bus(config.mqtt, SERVICE)
     central = central_system(config, bus)
-    context = DriverContext(central=central, voltage_v=config.site.voltage_v)
-    runners = build_runners(config, bus, context)
+    io = device_io(config.mqtt, SERVICE)
+    context = DriverContext(central=central, io=io, voltage_v=config.site.voltage_v)
+    runners = build_runners(config, bus, context)  # subscribes the MQTT sources of custom chargers
     for runner in runners:
         bus.on(bus.topics.charger_command(runner.loadpoint), runner.on_command)
 
@@ -60,7 +62,7 @@ async def run(config: Config, stop: asyncio.Event) -> None:
             await runner.on_optimizer_status(message)
 
     bus.on(bus.topics.service_status("optimizer"), optimizer_status)
-    async with bus:
+    async with bus, io.mqtt:
         if central is not None:
             await central.start()
         try:
@@ -72,3 +74,4 @@ async def run(config: Config, stop: asyncio.Event) -> None:
             if central is not None:
                 await central.stop()
             context.pool.close()
+            await io.aclose()

@@ -15,11 +15,13 @@ from datetime import UTC, datetime
 
 from services.meter_reader.battery import BatteryModeController
 from services.meter_reader.drivers import driver_for
+from services.meter_reader.drivers.custom import NoLink
 from services.meter_reader.poller import MeterPoller
 from services.meter_reader.site import SiteLayout, site_state
 from shared.bus import Bus, BusMessage
 from shared.config import Config
-from shared.devices.modbus import LinkPool
+from shared.devices.modbus import LinkPool, ModbusUnit
+from shared.devices.values import device_io
 from shared.logging import get_logger
 from shared.messages import MeterReading
 from shared.tree import SITE
@@ -39,7 +41,11 @@ async def run(config: Config, stop: asyncio.Event) -> None:
     layout = SiteLayout.from_config(config)
     readings: dict[str, MeterReading] = {}
     pool = LinkPool()
-    readers = [pool.unit(meter.modbus) for meter in config.meters]
+    io = device_io(config.mqtt, SERVICE)
+    readers: list[ModbusUnit | NoLink] = [
+        NoLink() if meter.type == "custom" else pool.unit(meter.modbus) for meter in config.meters
+    ]
+    drivers = [driver_for(meter, io) for meter in config.meters]  # subscribes MQTT sources
     bus = Bus(config.mqtt, SERVICE)
     controllers: dict[str, BatteryModeController] = {}
 
@@ -59,7 +65,7 @@ async def run(config: Config, stop: asyncio.Event) -> None:
         return again
 
     for meter, reader in zip(config.meters, readers, strict=True):
-        if meter.battery_control is not None:
+        if meter.battery_control is not None and isinstance(reader, ModbusUnit):
             controllers[meter.name] = BatteryModeController(
                 meter,
                 reader,
@@ -83,18 +89,18 @@ async def run(config: Config, stop: asyncio.Event) -> None:
         bus.on(bus.tree.site("batteryMode"), on_mode)
         bus.on(bus.tree.updated, on_updated)
         bus.on(bus.topics.service_status(OPTIMIZER), on_optimizer)
-    async with bus:
+    async with bus, io.mqtt:
         await bus.publish_state(SITE, site_state(layout, readings))
         pollers = [
             MeterPoller(
                 meter,
-                driver_for(meter),
+                driver,
                 reader,
                 publish,
                 clock=utc_now,
                 log=get_logger(SERVICE, device=meter.name),
             )
-            for meter, reader in zip(config.meters, readers, strict=True)
+            for meter, driver, reader in zip(config.meters, drivers, readers, strict=True)
         ]
         log.info("polling meters", meters=[m.name for m in config.meters], battery_control=list(controllers))
         try:
@@ -106,3 +112,4 @@ async def run(config: Config, stop: asyncio.Event) -> None:
             await stop.wait()  # also with no meters configured: the site keys stay published until stop
         finally:
             pool.close()
+            await io.aclose()

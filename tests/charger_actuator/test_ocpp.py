@@ -75,6 +75,11 @@ async def box(
         yield Box(home, service, config)
 
 
+async def published(probe: Probe, topic: str, value: str, since: int, timeout: float = 10) -> None:
+    """``value`` was published on ``topic`` after history index ``since`` (however briefly it lasted)."""
+    await probe.wait(lambda _: (topic, value) in probe.history[since:], timeout)
+
+
 async def next_status(
     probe: Probe, topics: Topics, check: Any, since: int, timeout: float = 10
 ) -> dict[str, Any]:
@@ -253,8 +258,9 @@ async def test_lost_connection_is_offline_then_restored(mqtt_settings: MqttSetti
         await b.cp.drop()
         offline = await next_status(probe, topics, lambda s: s["offline"], mark)
         assert offline["power_w"] == 0 and "not connected" in offline["error"]
-        await probe.wait_state("loadpoints/1/charging", lambda v: v == "false")
-        await probe.wait_state("loadpoints/1/chargePower", lambda v: v == "0")
+        await published(probe, f"{mqtt_settings.topic}/loadpoints/1/charging", "false", mark)
+        await published(probe, f"{mqtt_settings.topic}/loadpoints/1/chargePower", "0", mark)
+        mark = len(probe.history)  # every status from here on was published after the loss was seen
         # It reconnects without rebooting: set up again, its profile written again, and on line.
         await b.cp.wait_for("GetConfiguration", since=since)
         await b.cp.wait_for(

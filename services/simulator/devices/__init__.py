@@ -8,6 +8,8 @@ from services.simulator.devices.base import DeviceEnv, DeviceService, Model
 from services.simulator.devices.demo_wallbox import DEMO
 from services.simulator.devices.evsedin import EVSEDIN
 from services.simulator.devices.generic_meter import GENERIC_METER
+from services.simulator.devices.http_devices import GOE, SHELLY_3EM, SHELLY_PLUG
+from services.simulator.devices.mqtt_devices import OPENDTU, TASMOTA_ENERGY, TASMOTA_SML
 from services.simulator.devices.ocpp_cp import OCPP
 from services.simulator.devices.phoenix import PHOENIX
 from services.simulator.devices.sdm630 import SDM72, SDM630
@@ -34,6 +36,12 @@ MODELS: dict[str, Model] = {
         EVSEDIN,
         ABL,
         OCPP,
+        GOE,
+        SHELLY_3EM,
+        SHELLY_PLUG,
+        TASMOTA_SML,
+        TASMOTA_ENERGY,
+        OPENDTU,
     )
 }
 
