@@ -280,10 +280,16 @@ async def test_reboot_is_set_up_again_and_the_limit_restored(
         since = len(b.cp.received)
         await b.cp.reboot()
         await b.cp.wait_for(
-            "SetChargingProfile", lambda p: p["cs_charging_profiles"]["stack_level"] == 0, since=since
+            "SetChargingProfile",
+            lambda p: p["cs_charging_profiles"]["stack_level"] == 0,
+            since=since,
+            timeout=20,
         )
         live = await b.cp.wait_for(
-            "SetChargingProfile", lambda p: p["cs_charging_profiles"]["stack_level"] == 1, since=since
+            "SetChargingProfile",
+            lambda p: p["cs_charging_profiles"]["stack_level"] == 1,
+            since=since,
+            timeout=20,
         )
         assert (
             live.payload["cs_charging_profiles"]["charging_schedule"]["charging_schedule_period"][0]["limit"]
@@ -300,4 +306,4 @@ async def wait_for_sim(b: Box, predicate: Callable[[], bool]) -> None:
         b.home.sync()
         return predicate()
 
-    await wait_for(check, timeout=10)
+    await wait_for(check, timeout=20)
