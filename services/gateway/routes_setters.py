@@ -46,7 +46,6 @@ NS_PER_S = 1_000_000_000
 BATTERY_MODE_CODES: dict[str, int] = {"unknown": 0, "normal": 1, "hold": 2, "charge": 3, "holdcharge": 4}
 """evcc's numeric battery modes (the REST answer is the number)."""
 
-parse_loadpoint_id = v.validator(v.LoadpointId)
 parse_vehicle_name = v.validator(v.VehicleName)
 parse_precondition = v.validator(v.Precondition)
 
@@ -92,27 +91,38 @@ ANSWERS: dict[Answer, Callable[[Any, Args, GatewayContext], Any]] = {
 
 
 def check_loadpoint(ctx: GatewayContext, raw: str) -> int:
-    lp_id: int = p.parse("loadpoint id", parse_loadpoint_id, raw)
+    if not (raw.isascii() and raw.isdigit() and int(raw) >= 1):
+        raise ApiError(400, f"invalid loadpoint id {v.shown(raw)}: expected a number from 1")
+    lp_id = int(raw)
     if lp_id not in ctx.loadpoint_ids():
         raise ApiError(404, f"loadpoint {lp_id} not found")
     return lp_id
 
 
 def check_vehicle(ctx: GatewayContext, raw: str) -> str:
-    name: str = p.parse("vehicle name", parse_vehicle_name, raw)
+    try:
+        name: str = parse_vehicle_name(raw)
+    except v.Invalid:
+        name = ""  # evcc's route does not match a malformed name either
     if name not in ctx.vehicle_names():
-        raise ApiError(404, f"vehicle {name!r} not found")
+        raise ApiError(404, f"vehicle {v.shown(raw)} not found")
     return name
 
 
 def check_targets(ctx: GatewayContext, path: dict[str, Any]) -> Args:
-    """``{id}`` must be a configured loadpoint and ``{name}`` a known vehicle (target or value alike)."""
+    """``{id}`` must be a configured loadpoint and ``{name}`` a known vehicle (target or value alike);
+    checked before the values, so an unknown target is 404 whatever the value (as evcc's routes)."""
     out: Args = {}
     if "id" in path:
         out["id"] = check_loadpoint(ctx, str(path["id"]))
     if "name" in path:
         out["name"] = check_vehicle(ctx, str(path["name"]))
     return out
+
+
+def _targets(request: Request) -> None:
+    """Route dependency: runs before FastAPI validates a body."""
+    request.state.targets = check_targets(get_ctx(request), dict(request.path_params))
 
 
 # --- the setters ---------------------------------------------------------------------------------------
@@ -151,8 +161,8 @@ def _target(entry: Writable, targets: Args) -> Any:
 def setter_endpoint(entry: Writable, route: Rest) -> Callable[..., Awaitable[JSONResponse]]:
     async def endpoint(request: Request, body: Any = None) -> JSONResponse:
         ctx = get_ctx(request)
+        targets: Args = request.state.targets
         value = p.parse(_value_name(entry, route), entry.parse, raw_value(entry, route, request, body))
-        targets = check_targets(ctx, dict(request.path_params))
         key = Address(entry.scope, _target(entry, targets), entry.key).path
         confirmed = await ask_owner(ctx.owner_link(entry.owner), key, entry.dump(value), entry.owner)
         args = {"value": entry.dump(value), **targets}
@@ -249,8 +259,8 @@ def query_endpoint(query: Query) -> Callable[[Request], Awaitable[JSONResponse]]
     async def endpoint(request: Request) -> JSONResponse:
         ctx = get_ctx(request)
         raw = request.path_params
-        args: Args = {name: p.parse(name, parse, str(raw[name])) for name, parse in parsers.items()}
-        args |= check_targets(ctx, dict(raw))
+        args: Args = dict(request.state.targets)
+        args |= {name: p.parse(name, parse, str(raw[name])) for name, parse in parsers.items()}
         confirmed = await ask_owner(ctx.owner_link(OWNER), query.key.format(**args), query.value(args), OWNER)
         return result(request, query.answer(confirmed))
 
@@ -301,7 +311,7 @@ def build_router() -> APIRouter:
             methods=[route.method],
             operation_id=route.operation_id,
             tags=[route.tag],
-            dependencies=[Depends(setter_session)],
+            dependencies=[Depends(setter_session), Depends(_targets)],
             openapi_extra=_openapi(route.path, _setter_schemas(entry, route), query),
             response_model=None,
         )
@@ -313,7 +323,9 @@ def build_router() -> APIRouter:
             operation_id=q.operation_id,
             tags=["loadpoints"],
             # plan reads change nothing; starting a vehicle detection is a command
-            dependencies=[Depends(setter_session)] if q.method != "GET" else [],
+            dependencies=[Depends(setter_session), Depends(_targets)]
+            if q.method != "GET"
+            else [Depends(_targets)],
             openapi_extra=_openapi(q.path, _SCHEMAS),
             response_model=None,
         )

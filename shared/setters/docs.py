@@ -20,7 +20,7 @@ Every key is written the same three ways, with the same value type, ranges and m
 value is logged with its reason and changes nothing), request/reply to the owner
 (`chargebus/requests/<owner>`, `key` = the path, `value` = MQTT text or JSON; the reply confirms the value
 read back or gives the reason with 400/404/409) and the REST routes of the gateway (400 before anything is
-sent). Text follows evcc's parsers: numbers finite, integers whole (`3.0` fails), booleans
+sent). Text follows evcc's parsers: numbers finite, integers whole (`3.0` is 3, `3.5` fails), booleans
 `1/0/t/f/true/false`, durations whole seconds, modes in any case, `-`/`nil`/`null`/`none` reset optional
 values. Payloads above {kib} KiB and invalid UTF-8 are refused. Older evcc names (aliases) are accepted on
 MQTT and request/reply.

@@ -274,8 +274,8 @@ _VEHICLE_NAME = re.compile(v.VEHICLE_NAME)
 
 def parse_path(path: str) -> Address:
     """The address of a key path (:func:`shared.tree.parse_address`) with evcc's target rules, as
-    :class:`~shared.setters.values.Invalid`: 404 for an unknown key or loadpoint, 400 for a malformed
-    vehicle name."""
+    :class:`~shared.setters.values.Invalid` 404 for an unknown key, a malformed loadpoint id or vehicle
+    name (evcc's routes and topics do not match them) — 400 for a malformed name of a vehicle to create."""
     try:
         address = tree.parse_address(path)
     except tree.UnknownAddress as error:
@@ -284,9 +284,12 @@ def parse_path(path: str) -> Address:
     if address.scope == tree.LOADPOINTS and not _LOADPOINT_ID.match(segment):
         raise v.Invalid(f"unknown loadpoint {v.shown(segment)}", code=404)
     if address.scope == tree.VEHICLES and (len(segment) > v.MAX_NAME or not _VEHICLE_NAME.match(segment)):
-        raise v.Invalid(
-            f"invalid vehicle name {v.shown(segment)}: at most {v.MAX_NAME} letters, digits, _ . : -"
-        )
+        entry = find(address)
+        if entry is not None and entry.creates:
+            raise v.Invalid(
+                f"invalid vehicle name {v.shown(segment)}: at most {v.MAX_NAME} letters, digits, _ . : -"
+            )
+        raise v.Invalid(f"unknown vehicle {v.shown(segment)}", code=404)
     return address
 
 

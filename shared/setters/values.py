@@ -1,7 +1,8 @@
 """Value types of the writable keys: one parse for MQTT text, REST path text and JSON request values.
 
-Text follows evcc's parsers (reference §1.7): float rejects NaN/Inf, int accepts only whole numbers (``"3.0"``
-fails, JSON ``3.0`` passes), bool ``1/0/t/f/true/false`` in any case, durations integer seconds, modes
+Text follows evcc's parsers (reference §1.7): float rejects NaN/Inf, int accepts only whole numbers (unlike
+evcc also ``"3.0"``, as Home Assistant's number entities and the spec's ``number`` SoCs send them; ``"3.5"``
+fails), bool ``1/0/t/f/true/false`` in any case, durations integer seconds, modes
 case-insensitive; the sentinels ``-``, ``nil``, ``null``, ``none`` (or JSON ``null``) reset optional values.
 Ranges are chargebus's own: evcc accepts ``maxCurrent 1e30``, which would wedge every later control cycle.
 
@@ -76,7 +77,7 @@ VEHICLE_NAME = r"^[A-Za-z0-9_.:-]+$"
 # --- evcc's text parsers -------------------------------------------------------------------------------
 
 SENTINELS = frozenset({"-", "nil", "null", "none"})
-_INT = re.compile(r"^[+-]?[0-9]+$")
+_INT = re.compile(r"^[+-]?[0-9]+(\.0*)?$")
 _FLOAT = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")
 _TRUE = frozenset({"1", "t", "true"})
 _FALSE = frozenset({"0", "f", "false"})
@@ -113,15 +114,15 @@ def parse_float(value: Any) -> float:
 
 def parse_int(value: Any) -> int:
     if isinstance(value, bool):
-        raise ValueError(f"not an integer: {shown(value)}")
+        raise ValueError(f"not a whole number: {shown(value)}")
     if isinstance(value, int):
         number = value
     elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
         number = int(value)
     elif isinstance(value, str) and len(value) <= _SHOWN and _INT.match(value.strip()):
-        number = int(value.strip())
+        number = int(value.strip().split(".")[0])
     else:
-        raise ValueError(f"not an integer: {shown(value)}")
+        raise ValueError(f"not a whole number: {shown(value)}")
     if not -INT64_MAX - 1 <= number <= INT64_MAX:
         raise ValueError(f"{shown(value)} does not fit a 64-bit integer")
     return number
@@ -273,7 +274,6 @@ Cost = Annotated[
     float, Field(ge=-MAX_COST, le=MAX_COST, description="currency/kWh or g/kWh"), BeforeValidator(parse_float)
 ]
 OptionalCost = Annotated[Cost | None, BeforeValidator(_reset_to_none)]
-LoadpointId = Annotated[int, Field(ge=1, le=999_999, description="1-based"), BeforeValidator(parse_int)]
 Phases = Annotated[Literal[0, 1, 3], Field(description="0 automatic, 1, 3"), BeforeValidator(parse_int)]
 Mode = Annotated[ChargeMode, BeforeValidator(parse_mode)]
 OptionalMode = Annotated[Mode | None, BeforeValidator(_reset_to_none)]

@@ -92,7 +92,7 @@ def test_valid_values_are_applied_and_confirmed(key: str, raw: Any, confirmed: A
 INVALID = [
     # key, raw, reason fragment, code
     ("loadpoints/1/mode", "turbo", "invalid mode", 400),
-    ("loadpoints/1/limitSoc", "3.0", "not an integer", 400),
+    ("loadpoints/1/limitSoc", "3.5", "not a whole number", 400),
     ("loadpoints/1/limitSoc", "120", "120 exceeds the maximum of 100", 400),
     ("loadpoints/1/minCurrent", "20", "must not exceed maxCurrent", 400),
     ("loadpoints/1/maxCurrent", "4", "must not be below minCurrent", 400),
@@ -102,7 +102,7 @@ INVALID = [
     ("loadpoints/2/phasesConfigured", "1", "cannot switch", 400),
     ("loadpoints/1/phasesConfigured", "2", "invalid phases", 400),
     ("loadpoints/1/batteryBoost", "true", "only available in pv", 400),
-    ("loadpoints/1/enableDelay", "1m", "not an integer", 400),
+    ("loadpoints/1/enableDelay", "1m", "not a whole number", 400),
     ("loadpoints/1/planStrategy", "{broken", "not valid JSON", 400),
     ("loadpoints/1/planEnergy", {"time": "2026-11-22T11:00:00Z", "value": 10}, "future", 400),
     ("loadpoints/1/planEnergy", {"time": "2026-11-23T07:00:00", "value": 10}, "offset", 400),
@@ -110,7 +110,7 @@ INVALID = [
     ("site/prioritySoc", "101", "101 exceeds the maximum of 100", 400),
     ("site/batteryMode", "turbo", "invalid battery mode", 400),
     ("site/gridExportLimit", "-1", "below the minimum of 0", 400),
-    ("vehicles/ev/planSoc", {"time": "2026-11-23T07:00:00Z", "value": 80.5}, "not an integer", 400),
+    ("vehicles/ev/planSoc", {"time": "2026-11-23T07:00:00Z", "value": 80.5}, "not a whole number", 400),
     ("vehicles/ev/repeatingPlans", [{"weekdays": [7], "time": "07:00", "soc": 80}], "weekdays", 400),
     ("vehicles/ev/repeatingPlans", [{"weekdays": [1], "time": "25:00", "soc": 80}], "HH:MM", 400),
     (

@@ -31,7 +31,7 @@ def _json(value: object) -> str:
 
 BOOL = Cases(("true", "false", "1", "0", "T", "F"), ("yes", "2", "truee", "-1"))
 SOC = Cases(("20", "0", "100", "50.5"), ("100.01", "-1", "1e309", "NaN", "abc", "true"))
-WHOLE_SOC = Cases(("80", "0", "100"), ("101", "-1", "50.5", "3.0", "abc", "false"))
+WHOLE_SOC = Cases(("80", "0", "100", "80.0"), ("101", "-1", "50.5", "3.5", "abc", "false"))
 POWER = Cases(("-100", "0", "10000000", "-10000000"), ("1e30", "10000000.5", "nan", "inf", "1,5", "true"))
 COST = Cases(("0.2", "-100000", "100000", "null", "-"), ("100001", "-1e400", "abc", "true"))
 DELAY = Cases(("60", "0", "86400"), ("86401", "-1", "1.5", "1m", "9223372036854775808"))
@@ -65,7 +65,7 @@ CASES: dict[tuple[str, str], Cases] = {
     ("site", "smartFeedInPriorityLimit"): COST,
     ("site", "solarAdjusted"): BOOL,
     ("loadpoints", "mode"): Cases(("pv", "off", "now", "minpv", "PV", "smart"), ("turbo", "1", "true")),
-    ("loadpoints", "phasesConfigured"): Cases(("3", "0", "1"), ("2", "4", "-1", "3.0", "x")),
+    ("loadpoints", "phasesConfigured"): Cases(("3", "0", "1", "3.0"), ("2", "4", "-1", "3.5", "x")),
     ("loadpoints", "limitSoc"): WHOLE_SOC,
     ("loadpoints", "minSoc"): Cases(("20", "0", "100"), WHOLE_SOC.bad),
     ("loadpoints", "priority"): Cases(("2", "0", "1000"), ("1001", "-1", "1.5", "9223372036854775808")),
