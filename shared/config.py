@@ -269,6 +269,8 @@ class SimulatedCar(Strict):
     phases: Literal[1, 2, 3] = 3
     identifier: str | None = None
     """RFID / vehicle identifier reported by the wallbox."""
+    wallbox: int = Field(default=1, ge=1, le=16)
+    """The wallbox it is plugged into (1 = the first of the device list)."""
 
 
 class SimulatorSettings(Strict):
@@ -283,6 +285,14 @@ class SimulatorSettings(Strict):
     battery_soc_pct: float = Field(default=60.0, ge=0, le=100)
     battery_max_power_w: float = Field(default=5000.0, ge=0)
     car: SimulatedCar = Field(default_factory=SimulatedCar)
+    cars: list[SimulatedCar] = Field(default_factory=list)
+    """More cars, e.g. on further wallboxes (``wallbox: 2``)."""
+    battery_response_s: float = Field(default=0.0, ge=0, le=60)
+    """Time constant of the home battery's zero-export controller (s; 0 = instant)."""
+    car_ramp_a_per_s: float = Field(default=0.0, ge=0)
+    """How fast the cars follow a higher offered current (A/s; 0 = at once)."""
+    meter_update_s: float = Field(default=0.0, ge=0, le=60)
+    """How often the simulated meters update what they show (s; 0 = every read)."""
     start_time: str | None = None
     """Simulated wall clock at start: ISO 8601 with offset, or ``"HH:MM"`` today (local); default now."""
     timezone: str = "Europe/Berlin"

@@ -37,7 +37,14 @@ from services.optimizer.site import (
     home_power,
     site_power,
 )
-from services.optimizer.snapshot import Snapshot, charge_power_w, current_rate, planner_rates, site_inputs
+from services.optimizer.snapshot import (
+    Snapshot,
+    charge_power_w,
+    current_rate,
+    planner_rates,
+    site_inputs,
+    site_meters_read,
+)
 from services.optimizer.state_view import LoadpointView, loadpoint_state, site_settings_state
 from shared.config import Config
 from shared.messages import ChargerStatus, Rate, RateSeries
@@ -88,6 +95,8 @@ class HomeValues:
 class CycleMemory:
     loadpoints: Mapping[int, LoadpointMemory] = field(default_factory=dict)
     home: HomeValues | None = None
+    settled_at: datetime | None = None
+    """The last cycle whose readings were settled (the settle time is counted from it, or from a change)."""
 
     def loadpoint(self, lp: int) -> LoadpointMemory:
         return self.loadpoints.get(lp) or LoadpointMemory()
@@ -219,8 +228,9 @@ class Settling:
     shown_at: Mapping[int, datetime | None]
     settled: bool
     """Every charger shows its command and the site meters' readings belong together after that."""
-    last_change: datetime | None
-    """The latest change commanded to any charger."""
+    quiet_since: datetime | None
+    """Since when the readings have been waited for: the later of the last settled snapshot and the latest
+    change commanded to any charger (None: neither yet, as after a start)."""
     longest_timeout: timedelta
 
     def calm(
@@ -228,7 +238,7 @@ class Settling:
     ) -> Calm:
         """Settled PV control's facts for one loadpoint: settled, or the wait for it has been long enough."""
         timeout = settle_timeout(config, lp_id)
-        waited = self.last_change is None or now - self.last_change >= timeout
+        waited = self.quiet_since is None or now - self.quiet_since >= timeout
         lp_config = config.loadpoints[lp_id - 1]
         control = config.optimizer.control
         return Calm(
@@ -240,7 +250,8 @@ class Settling:
         )
 
     def coherent(self, home: HomeValues | None, now: datetime) -> bool:
-        """Home power may be computed now: the readings belong together, or the last value is too old."""
+        """Home power may be computed now: the readings belong together, or there is no value yet (a first
+        one cannot jump), or the last one is older than the settle time."""
         return self.settled or home is None or now - home.at >= self.longest_timeout
 
 
@@ -260,8 +271,7 @@ def _settling(inputs: CycleInputs, memory: CycleMemory) -> Settling:
             last_change = commanded.at if last_change is None else max(last_change, commanded.at)
             if shown is None and status is not None:
                 previous = snapshot.previous_chargers.get(lp_id)
-                if charger_shows(commanded, status, previous, tolerance):
-                    shown = status.timestamp
+                shown = charger_shows(commanded, status, previous, tolerance)
             if shown is None:
                 chargers_shown = chargers_shown and now - commanded.at >= settle_timeout(config, lp_id)
             else:
@@ -270,7 +280,8 @@ def _settling(inputs: CycleInputs, memory: CycleMemory) -> Settling:
     settled = chargers_shown and site_settled(config, snapshot, since, tolerance)
     timeouts = [settle_timeout(config, i) for i in inputs.settings.loadpoints]
     longest = max(timeouts, default=timedelta(seconds=config.optimizer.control.settle_timeout_s))
-    return Settling(shown_at, settled, last_change, longest)
+    quiet = [t for t in (memory.settled_at, last_change) if t is not None]
+    return Settling(shown_at, settled, max(quiet) if quiet else None, longest)
 
 
 def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
@@ -344,7 +355,12 @@ def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
         battery_configured=bool(site_in and site_in.battery_soc_pct is not None) or bool(config.site.battery),
     )
     home_values = memory.home
-    if site_in is not None and power is not None and settling.coherent(memory.home, now):
+    if (
+        site_in is not None
+        and power is not None
+        and site_meters_read(config, snapshot)
+        and settling.coherent(memory.home, now)
+    ):
         home = home_power(site_in, power.grid_power_w)
         shares = green_shares(site_in, home)
         home_values = HomeValues(
@@ -435,7 +451,7 @@ def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
         loadpoints=evals,
         site_state=site_state,
         loadpoint_states=lp_states,
-        memory=CycleMemory(next_memory, home_values),
+        memory=CycleMemory(next_memory, home_values, now if settling.settled else memory.settled_at),
         commands=commands,
         settings_after=updated if updated != inputs.settings else None,
         events=tuple(events),

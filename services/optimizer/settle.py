@@ -37,18 +37,18 @@ def steady(latest: float, previous: float, tolerance_w: float) -> bool:
 
 def charger_shows(
     commanded: Commanded, status: ChargerStatus | None, previous: ChargerStatus | None, tolerance_w: float
-) -> bool:
-    """The charger's last two readings, both taken after the command, show it applied and the car's power
-    steady (its ramp is over)."""
+) -> datetime | None:
+    """Since when the charger's readings show the command applied and the car's power steady (its ramp
+    over): the earlier of two agreeing readings, both taken after the command; None while they do not."""
     if status is None or previous is None:
-        return False
+        return None
     if previous.timestamp < commanded.at or status.enabled != commanded.enabled:
-        return False
+        return None
     if commanded.enabled:
         expected = floor_to_step(commanded.current_a, current_step(status))
         if abs(status.offered_current_a - expected) > max(CURRENT_TOLERANCE_A, current_step(status) / 2):
-            return False
-    return steady(status.power_w, previous.power_w, tolerance_w)
+            return None
+    return previous.timestamp if steady(status.power_w, previous.power_w, tolerance_w) else None
 
 
 def _pairs(snapshot: Snapshot, names: Iterable[str]) -> list[tuple[MeterReading, MeterReading]] | None:

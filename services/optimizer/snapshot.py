@@ -88,6 +88,13 @@ def site_meter_names(config: Config, snapshot: Snapshot) -> list[str]:
     return names
 
 
+def site_meters_read(config: Config, snapshot: Snapshot) -> bool:
+    """Every configured site meter has delivered a usable reading (home power needs all of them)."""
+    site = config.site
+    names = ([site.grid] if site.grid else []) + list(site.pv) + list(site.battery) + list(site.aux)
+    return all(usable(snapshot.meters.get(name)) for name in names)
+
+
 def charge_power_w(config: Config, snapshot: Snapshot, lp: int) -> float:
     """W of one loadpoint: its charge meter if configured, else the charger's own (or estimated) power."""
     lp_config = config.loadpoints[lp - 1] if 0 < lp <= len(config.loadpoints) else None

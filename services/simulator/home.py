@@ -83,7 +83,13 @@ class SimulatedHome:
         if clock is None:
             clock = ScaledClock(self.scenario.start_at(datetime.now(self.scenario.zone)), self.scenario.speed)
         self.clock: Clock = clock
-        self.sim = Simulation(self.scenario, clock())
+        specs = default_devices(settings)
+        wallboxes = sum(1 for s in specs if s.model in MODELS and MODELS[s.model].kind == "wallbox")
+        if self.scenario.wallboxes > max(wallboxes, 1):
+            raise ConfigError(
+                f"simulator: a car plugs into wallbox {self.scenario.wallboxes}, the home has {wallboxes}"
+            )
+        self.sim = Simulation(self.scenario, clock(), wallboxes=max(wallboxes, 1))
         self.log = get_logger("simulator")
         self.devices: dict[str, RunningDevice] = {}
         self.services: dict[str, DeviceService] = {}
@@ -93,21 +99,23 @@ class SimulatedHome:
         self._tick_task: asyncio.Task[None] | None = None
         self._syncing = False
         try:
-            self._build(default_devices(settings))
+            self._build(specs)
         except ValueError as error:
             raise ConfigError(f"simulator: {error}") from None
 
     def _build(self, specs: list[SimulatedDevice]) -> None:
-        wallboxes = [s.name for s in specs if MODELS[s.model].kind == "wallbox"]
-        if len(wallboxes) > 1:
-            raise ValueError(f"the simulated home has one wallbox, got {wallboxes}")
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
             raise ValueError(f"device names must be unique: {names}")
         host = self.settings.host
+        bay = 0
         for spec in specs:
             model = MODELS[spec.model]
-            env = DeviceEnv(self.sim, spec, self.sim.points[spec.source or model.source], sync=self.sync)
+            sim = self.sim
+            if model.kind == "wallbox":
+                # Each wallbox sees the home from its own bay: its car, its charge point, its setters.
+                sim, bay = self.sim.for_wallbox(bay), bay + 1
+            env = DeviceEnv(sim, spec, sim.points[spec.source or model.source], sync=self.sync)
             if model.service is not None:
                 self.services[spec.name] = model.service(env)
                 self._ticks += env.ticks
@@ -145,10 +153,16 @@ class SimulatedHome:
 
     @property
     def wallbox(self) -> RunningDevice:
+        """The first wallbox."""
         for device in self.devices.values():
             if device.kind == "wallbox":
                 return device
         raise LookupError("this home has no wallbox")
+
+    @property
+    def wallboxes(self) -> list[RunningDevice]:
+        """The Modbus wallboxes in device-list order (a car with ``wallbox: n`` uses the n-th wallbox of the list)."""
+        return [d for d in self.devices.values() if d.kind == "wallbox"]
 
     # -- serving --
 

@@ -7,7 +7,12 @@ Sign conventions (also in docs/simulator.md):
 - Measuring points (:class:`MeterPoint`) count *consumption-positive*: power flowing from the house bus into
   the measured thing (grid: import; pv: −production; battery: charging; charge: wallbox consumption).
 
-Balance, per phase and in total: ``grid = house + wallbox − pv − battery``.
+Balance, per phase and in total: ``grid = house + Σ wallboxes − pv − battery``.
+
+Dynamics, as in a real home (each off when its scenario value is 0): a car ramps its current towards what it
+is offered (``cars[].ramp_a_per_s``) and stops at once; the battery is a zero-export controller whose power
+follows its target with a time constant (``battery.response_s``); every meter shows the actual flow sampled
+at its own update rate (``meters.<point>``).
 """
 
 from __future__ import annotations
@@ -142,10 +147,21 @@ def active_car(cars: tuple[CarScenario, ...], local: datetime) -> tuple[int, dat
 
 # ----------------------------------------------------------------------------------------------- state
 
+STEP_S = 0.1
+"""Simulated seconds per integration step while something moves (a car ramping, the battery following)."""
+MAX_STEP_S = 60.0
+"""Longest integration step while nothing moves (SoCs and limits are re-checked at least this often)."""
+SETTLED_W = 0.5
+"""Below this difference (W) the battery counts as having reached its target."""
+
 
 @dataclass
 class MeterPoint:
-    """A measuring point, consumption-positive, with its counters (W, V, A, kWh, Hz)."""
+    """A measuring point, consumption-positive, with its counters (W, V, A, kWh, Hz).
+
+    ``powers_w`` is what a meter at this point shows: the actual flow sampled at the meter's own update
+    rate (``update_s``; 0 = always the actual flow). Counters integrate the actual flow.
+    """
 
     powers_w: Phases3 = (0.0, 0.0, 0.0)
     voltages_v: Phases3 = (230.0, 230.0, 230.0)
@@ -154,6 +170,10 @@ class MeterPoint:
     export_kwh: float = 0.0
     phase_import_kwh: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     phase_export_kwh: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    actual_w: Phases3 = (0.0, 0.0, 0.0)
+    """The flow at this instant (W per phase)."""
+    update_s: float = 0.0
+    sampled_at: datetime | None = None
 
     @property
     def power_w(self) -> float:
@@ -165,8 +185,25 @@ class MeterPoint:
         p, v = self.powers_w, self.voltages_v
         return (p[0] / v[0], p[1] / v[1], p[2] / v[2])
 
+    def set_actual(self, powers: Phases3, now: datetime) -> None:
+        self.actual_w = powers
+        due = (
+            self.update_s <= 0
+            or self.sampled_at is None
+            or (now - self.sampled_at).total_seconds() >= self.update_s - 1e-9
+        )
+        if due:
+            self.powers_w = powers
+            self.sampled_at = now if self.update_s <= 0 or self.sampled_at is None else self._next_sample(now)
+
+    def _next_sample(self, now: datetime) -> datetime:
+        """The latest sample instant on the meter's own grid (its updates keep their rhythm)."""
+        assert self.sampled_at is not None
+        periods = int((now - self.sampled_at).total_seconds() / self.update_s + 1e-9)
+        return self.sampled_at + timedelta(seconds=periods * self.update_s)
+
     def integrate(self, seconds: float) -> None:
-        for i, p in enumerate(self.powers_w):
+        for i, p in enumerate(self.actual_w):
             kwh = p * seconds / 3.6e6
             if kwh >= 0:
                 self.phase_import_kwh[i] += kwh
@@ -199,13 +236,33 @@ class Wallbox:
     """Energy delivered since the car plugged in (kWh)."""
     status: Status = "A"
     currents_a: Phases3 = (0.0, 0.0, 0.0)
+    """What the car draws now per phase (A): it ramps towards what it is offered."""
     charging_s: float = 0.0
     """Seconds spent in status C this session."""
 
 
+@dataclass
+class Bay:
+    """One wallbox with the cars that use it and the measuring point of its charge."""
+
+    cars: tuple[CarScenario, ...]
+    point: MeterPoint
+    wallbox: Wallbox = field(default_factory=Wallbox)
+    car: Car | None = None
+    schedule_key: tuple[int, datetime | None] | None = None
+
+    def wanted_a(self) -> Phases3:
+        return charge_phase_currents_a(
+            self.wallbox.status,
+            self.wallbox.offered_a,
+            self.wallbox.phases,
+            self.car.spec if self.car else None,
+        )
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """The live physical state, for tests and logs (W, %, kWh, A)."""
+    """The live physical state, for tests and logs (W, %, kWh, A) — of the first wallbox's bay."""
 
     time: datetime
     pv_w: float
@@ -223,30 +280,138 @@ class Snapshot:
     grid_w: float
 
 
-class Simulation:
-    """The home's state, advanced by :meth:`advance` to a given time (no clock of its own, no I/O)."""
+@dataclass
+class _Home:
+    """The whole home's mutable state, shared by the views of every wallbox."""
 
-    def __init__(self, scenario: Scenario, start: datetime) -> None:
-        if start.tzinfo is None:
-            raise ValueError("start must be timezone-aware")
-        self.scenario = scenario
-        self.now = start
-        self.battery_soc_pct = scenario.battery.soc_pct
-        self.wallbox = Wallbox()
-        self.car: Car | None = None
-        self._schedule_key: tuple[int, datetime | None] | None = None
-        self.pv_w = 0.0
-        self.house_w = 0.0
-        self.battery_w = 0.0
-        self.battery_mode: BatteryMode = "normal"
-        self.battery_charge_w = 0.0
-        """Power of the ``charge`` mode (W)."""
-        self.points: dict[str, MeterPoint] = {
-            name: MeterPoint(voltages_v=(scenario.voltage_v,) * 3, frequency_hz=scenario.frequency_hz)
-            for name in ("grid", "pv", "battery", "charge", "house")
-        }
+    scenario: Scenario
+    now: datetime
+    battery_soc_pct: float
+    points: dict[str, MeterPoint]
+    bays: list[Bay]
+    pv_w: float = 0.0
+    house_w: float = 0.0
+    battery_w: float = 0.0
+    """Actual battery power (W, > 0 discharging): follows its controller's target with its response time."""
+    battery_target_w: float = 0.0
+    battery_mode: BatteryMode = "normal"
+    battery_charge_w: float = 0.0
+
+
+def charge_point_name(bay: int) -> str:
+    """Measuring point of wallbox ``bay`` (0-based): ``charge``, ``charge2``, ``charge3`` …"""
+    return "charge" if bay == 0 else f"charge{bay + 1}"
+
+
+class Simulation:
+    """The home's state, advanced by :meth:`advance` to a given time (no clock of its own, no I/O).
+
+    A home may have several wallboxes; :meth:`for_wallbox` is the same home seen from another wallbox (its
+    ``wallbox``, ``car``, ``points["charge"]`` and setters are that wallbox's; everything else is shared).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        start: datetime,
+        *,
+        wallboxes: int = 1,
+        _home: _Home | None = None,
+        _bay: int = 0,
+    ) -> None:
+        if _home is None:
+            if start.tzinfo is None:
+                raise ValueError("start must be timezone-aware")
+            count = max(wallboxes, scenario.wallboxes)
+            updates = scenario.meters
+            points = {
+                name: MeterPoint(
+                    voltages_v=(scenario.voltage_v,) * 3,
+                    frequency_hz=scenario.frequency_hz,
+                    update_s=getattr(updates, name, 0.0),
+                )
+                for name in ("grid", "pv", "battery", "house")
+            }
+            bays = []
+            for index in range(count):
+                point = MeterPoint(
+                    voltages_v=(scenario.voltage_v,) * 3,
+                    frequency_hz=scenario.frequency_hz,
+                    update_s=updates.charge,
+                )
+                points[charge_point_name(index)] = point
+                cars = tuple(c for c in scenario.cars if c.wallbox == index + 1)
+                bays.append(Bay(cars, point))
+            _home = _Home(scenario, start, scenario.battery.soc_pct, points, bays)
+        self._home = _home
+        self._bay = _bay
         self._apply_schedule()
         self.recompute()
+
+    def for_wallbox(self, index: int) -> Simulation:
+        """This home seen from wallbox ``index`` (0-based)."""
+        if not 0 <= index < len(self._home.bays):
+            raise ValueError(f"the home has {len(self._home.bays)} wallboxes, not {index + 1}")
+        return Simulation(self._home.scenario, self._home.now, _home=self._home, _bay=index)
+
+    # -- shared state --
+
+    @property
+    def scenario(self) -> Scenario:
+        return self._home.scenario
+
+    @property
+    def now(self) -> datetime:
+        return self._home.now
+
+    @property
+    def battery_soc_pct(self) -> float:
+        return self._home.battery_soc_pct
+
+    @property
+    def pv_w(self) -> float:
+        return self._home.pv_w
+
+    @property
+    def house_w(self) -> float:
+        return self._home.house_w
+
+    @property
+    def battery_w(self) -> float:
+        return self._home.battery_w
+
+    @property
+    def battery_mode(self) -> BatteryMode:
+        return self._home.battery_mode
+
+    @property
+    def battery_charge_w(self) -> float:
+        """Power of the ``charge`` mode (W)."""
+        return self._home.battery_charge_w
+
+    @property
+    def wallboxes(self) -> int:
+        return len(self._home.bays)
+
+    @property
+    def points(self) -> dict[str, MeterPoint]:
+        """The measuring points; ``charge`` is this view's wallbox."""
+        points = self._home.points
+        if self._bay == 0:
+            return points
+        return {**points, "charge": self._home.bays[self._bay].point}
+
+    @property
+    def bay(self) -> Bay:
+        return self._home.bays[self._bay]
+
+    @property
+    def wallbox(self) -> Wallbox:
+        return self.bay.wallbox
+
+    @property
+    def car(self) -> Car | None:
+        return self.bay.car
 
     # -- inputs from the outside (wallbox register writes, tests) --
 
@@ -267,104 +432,155 @@ class Simulation:
         self.recompute()
 
     def set_battery_mode(self, mode: BatteryMode) -> None:
-        self.battery_mode = mode
+        self._home.battery_mode = mode
         self.recompute()
 
     def set_battery_charge_w(self, power_w: float) -> None:
         if not 0 <= power_w <= MAX_BATTERY_CHARGE_W:
             raise ValueError(f"charge power {power_w} W out of range")
-        self.battery_charge_w = power_w
+        self._home.battery_charge_w = power_w
         self.recompute()
 
     def plug_in(self, car: CarScenario, soc_pct: float | None = None) -> None:
-        """Connect ``car`` now (until the schedule next changes)."""
-        self.car = Car(car, car.soc_pct if soc_pct is None else soc_pct)
-        self.wallbox.session_kwh = 0.0
-        self.wallbox.charging_s = 0.0
+        """Connect ``car`` to this view's wallbox now (until its schedule next changes)."""
+        bay = self.bay
+        bay.car = Car(car, car.soc_pct if soc_pct is None else soc_pct)
+        bay.wallbox.session_kwh = 0.0
+        bay.wallbox.charging_s = 0.0
         self.recompute()
 
     def unplug(self) -> None:
-        self.car = None
+        self.bay.car = None
         self.recompute()
 
     # -- time --
 
     def advance(self, now: datetime) -> None:
-        """Integrate energies over the time since the last step, then recompute powers at ``now``."""
-        seconds = (now - self.now).total_seconds()
-        if seconds > 0:
+        """Move to ``now``: integrate energies step by step while cars ramp and the battery follows its
+        controller, in one step when nothing moves; then recompute the flows at ``now``."""
+        home = self._home
+        while home.now < now:
+            left = (now - home.now).total_seconds()
+            seconds = min(left, STEP_S if self._moving() else MAX_STEP_S)
             self._integrate(seconds)
-            self.now = now
+            home.now = now if seconds >= left else home.now + timedelta(seconds=seconds)
+            self._follow(seconds)
+            self._apply_schedule()
+            self.recompute()
         self._apply_schedule()
         self.recompute()
 
+    def _moving(self) -> bool:
+        home = self._home
+        if abs(home.battery_w - home.battery_target_w) > SETTLED_W:
+            return True
+        return any(bay.wallbox.currents_a != bay.wanted_a() for bay in home.bays)
+
+    def _follow(self, seconds: float) -> None:
+        """The car's current ramps, the battery's controller closes in on its target."""
+        home = self._home
+        for bay in home.bays:
+            ramp = bay.car.spec.ramp_a_per_s if bay.car else 0.0
+            wanted = bay.wanted_a()
+            if ramp <= 0:
+                bay.wallbox.currents_a = wanted
+                continue
+            limit = ramp * seconds
+            now_a = bay.wallbox.currents_a
+            bay.wallbox.currents_a = (
+                _towards(now_a[0], wanted[0], limit),
+                _towards(now_a[1], wanted[1], limit),
+                _towards(now_a[2], wanted[2], limit),
+            )
+        response = home.scenario.battery.response_s
+        if response <= 0:
+            home.battery_w = home.battery_target_w
+        else:
+            keep = math.exp(-seconds / response)
+            home.battery_w = home.battery_target_w + (home.battery_w - home.battery_target_w) * keep
+
     def _integrate(self, seconds: float) -> None:
-        for point in self.points.values():
+        home = self._home
+        for point in home.points.values():
             point.integrate(seconds)
-        battery = self.scenario.battery
-        self.battery_soc_pct = soc_after(
-            self.battery_soc_pct, -self.battery_w * seconds / 3.6e6, battery.capacity_kwh
+        battery = home.scenario.battery
+        home.battery_soc_pct = soc_after(
+            home.battery_soc_pct, -home.battery_w * seconds / 3.6e6, battery.capacity_kwh
         )
-        box, car = self.wallbox, self.car
-        if box.status == "C" and car is not None:
-            wanted_kwh = sum(box.currents_a) * self.scenario.voltage_v * seconds / 3.6e6
-            room_kwh = (100.0 - car.soc_pct) / 100.0 * car.spec.capacity_kwh
-            delivered = min(wanted_kwh, room_kwh)
-            car.soc_pct = soc_after(car.soc_pct, delivered, car.spec.capacity_kwh)
-            box.energy_kwh += delivered
-            box.session_kwh += delivered
-            box.charging_s += seconds
+        for bay in home.bays:
+            box, car = bay.wallbox, bay.car
+            if box.status == "C" and car is not None:
+                wanted_kwh = sum(box.currents_a) * home.scenario.voltage_v * seconds / 3.6e6
+                room_kwh = (100.0 - car.soc_pct) / 100.0 * car.spec.capacity_kwh
+                delivered = min(wanted_kwh, room_kwh)
+                car.soc_pct = soc_after(car.soc_pct, delivered, car.spec.capacity_kwh)
+                box.energy_kwh += delivered
+                box.session_kwh += delivered
+                box.charging_s += seconds
 
     def _apply_schedule(self) -> None:
         # The schedule acts only on changes, so a car plugged in by hand stays until the next transition.
-        local = self.now.astimezone(self.scenario.zone)
-        found = active_car(self.scenario.cars, local)
-        if found == self._schedule_key:
-            return
-        self._schedule_key = found
-        if found is None:
-            self.car = None
-        else:
-            self.car = Car(self.scenario.cars[found[0]], self.scenario.cars[found[0]].soc_pct)
-            self.wallbox.session_kwh = 0.0
-            self.wallbox.charging_s = 0.0
+        home = self._home
+        local = home.now.astimezone(home.scenario.zone)
+        for bay in home.bays:
+            found = active_car(bay.cars, local)
+            if found == bay.schedule_key:
+                continue
+            bay.schedule_key = found
+            if found is None:
+                bay.car = None
+            else:
+                bay.car = Car(bay.cars[found[0]], bay.cars[found[0]].soc_pct)
+                bay.wallbox.session_kwh = 0.0
+                bay.wallbox.charging_s = 0.0
 
     def recompute(self) -> None:
-        """Instantaneous powers at ``self.now`` from the current inputs."""
-        sc = self.scenario
-        local = self.now.astimezone(sc.zone)
-        box, car = self.wallbox, self.car
-        box.status = wallbox_status(car is not None, box.enabled, box.offered_a, car is not None and car.full)
-        box.currents_a = charge_phase_currents_a(
-            box.status, box.offered_a, box.phases, car.spec if car else None
+        """Flows at ``now`` from the current inputs: the cars' drawn currents and the battery's actual power
+        are state (they follow with their own dynamics); what they head for is recomputed here."""
+        home = self._home
+        sc = home.scenario
+        local = home.now.astimezone(sc.zone)
+        charges: list[Phases3] = []
+        for bay in home.bays:
+            box, car = bay.wallbox, bay.car
+            box.status = wallbox_status(
+                car is not None, box.enabled, box.offered_a, car is not None and car.full
+            )
+            ramp = car.spec.ramp_a_per_s if car else 0.0
+            if ramp <= 0 or box.status != "C":
+                # A stop is at once (and so is every change of a car without a ramp); a charging car
+                # ramps towards its new current in :meth:`_follow`.
+                box.currents_a = bay.wanted_a()
+            charge = (box.currents_a[0] * sc.voltage_v, box.currents_a[1] * sc.voltage_v,
+                      box.currents_a[2] * sc.voltage_v)  # fmt: skip
+            charges.append(charge)
+            bay.point.set_actual(charge, home.now)
+        home.pv_w = pv_power_w(local, sc.sun)
+        home.house_w = house_power_w(local, sc.house)
+        surplus = home.pv_w - home.house_w - sum(sum(c) for c in charges)
+        home.battery_target_w = battery_power_w(
+            surplus, home.battery_soc_pct, sc.battery, home.battery_mode, home.battery_charge_w
         )
-        charge = (
-            box.currents_a[0] * sc.voltage_v,
-            box.currents_a[1] * sc.voltage_v,
-            box.currents_a[2] * sc.voltage_v,
-        )
-        self.pv_w = pv_power_w(local, sc.sun)
-        self.house_w = house_power_w(local, sc.house)
-        surplus = self.pv_w - self.house_w - sum(charge)
-        self.battery_w = battery_power_w(
-            surplus, self.battery_soc_pct, sc.battery, self.battery_mode, self.battery_charge_w
-        )
-        pv, house, battery = _thirds(self.pv_w), _thirds(self.house_w), _thirds(self.battery_w)
-        self.points["grid"].powers_w = grid_phase_powers_w(house, charge, pv, battery)
-        self.points["pv"].powers_w = (-pv[0], -pv[1], -pv[2])
-        self.points["battery"].powers_w = (-battery[0], -battery[1], -battery[2])
-        self.points["charge"].powers_w = charge
-        self.points["house"].powers_w = house
+        if sc.battery.response_s <= 0:
+            home.battery_w = home.battery_target_w
+        pv, house, battery = _thirds(home.pv_w), _thirds(home.house_w), _thirds(home.battery_w)
+        wallboxes = (sum(c[0] for c in charges), sum(c[1] for c in charges), sum(c[2] for c in charges))
+        home.points["grid"].set_actual(grid_phase_powers_w(house, wallboxes, pv, battery), home.now)
+        home.points["pv"].set_actual((-pv[0], -pv[1], -pv[2]), home.now)
+        home.points["battery"].set_actual((-battery[0], -battery[1], -battery[2]), home.now)
+        home.points["house"].set_actual(house, home.now)
 
     # -- views --
 
     @property
     def grid_w(self) -> float:
-        return self.points["grid"].power_w
+        """Actual grid power now (W, > 0 import)."""
+        return sum(self._home.points["grid"].actual_w)
 
     @property
     def wallbox_w(self) -> float:
-        return self.points["charge"].power_w
+        """Actual charge power of this view's wallbox now (W)."""
+        return sum(self.bay.point.actual_w)
 
     def snapshot(self) -> Snapshot:
         box = self.wallbox
@@ -384,3 +600,9 @@ class Simulation:
             car_soc_pct=self.car.soc_pct if self.car else None,
             grid_w=self.grid_w,
         )
+
+
+def _towards(value: float, target: float, limit: float) -> float:
+    if abs(target - value) <= limit:
+        return target
+    return value + limit if target > value else value - limit

@@ -77,6 +77,9 @@ class BatteryScenario(_Strict):
     min_soc_pct: float = Field(default=5.0, ge=0, le=100)
     """The battery stops discharging here (its own reserve)."""
     max_soc_pct: float = Field(default=100.0, ge=0, le=100)
+    response_s: float = Field(default=0.0, ge=0, le=60)
+    """Time constant (s) of its zero-export controller: after a step in the house's flow the battery's
+    power closes 63 % of the gap in this time, 95 % in three times it (0 = instant)."""
 
     @model_validator(mode="after")
     def _ordered(self) -> BatteryScenario:
@@ -93,6 +96,10 @@ class CarScenario(_Strict):
     max_current_a: float = Field(default=32.0, gt=0)
     phases: Literal[1, 2, 3] = 3
     identifier: str | None = None
+    wallbox: int = Field(default=1, ge=1, le=16)
+    """The wallbox it plugs into (1 = the first)."""
+    ramp_a_per_s: float = Field(default=0.0, ge=0)
+    """How fast it follows a higher offered current (A/s per phase; 0 = at once); it stops at once."""
     arrive: time | None = None
     """Plug-in time of day; ``None`` (with ``leave`` ``None``) = plugged in all the time."""
     leave: time | None = None
@@ -112,6 +119,17 @@ class CarScenario(_Strict):
         return Window(start=self.arrive, end=self.leave)
 
 
+class MeterUpdates(_Strict):
+    """How often each measuring point's meter updates what it shows (s; 0 = every read)."""
+
+    grid: float = Field(default=0.0, ge=0, le=60)
+    pv: float = Field(default=0.0, ge=0, le=60)
+    battery: float = Field(default=0.0, ge=0, le=60)
+    charge: float = Field(default=0.0, ge=0, le=60)
+    """The wallboxes' own meters."""
+    house: float = Field(default=0.0, ge=0, le=60)
+
+
 class Scenario(_Strict):
     start: datetime | time | None = None
     """Simulated wall clock at start: ISO 8601 with offset, or ``"HH:MM"`` = today at that local time;
@@ -125,7 +143,8 @@ class Scenario(_Strict):
     house: HouseScenario = Field(default_factory=HouseScenario)
     battery: BatteryScenario = Field(default_factory=BatteryScenario)
     cars: tuple[CarScenario, ...] = ()
-    """Cars sharing the one wallbox; their plug-in windows must not overlap."""
+    """Cars and the wallbox each uses; the plug-in windows of one wallbox's cars must not overlap."""
+    meters: MeterUpdates = Field(default_factory=MeterUpdates)
 
     @field_validator("timezone")
     @classmethod
@@ -145,10 +164,17 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _one_always_plugged_car(self) -> Scenario:
-        always = [c.name for c in self.cars if c.window is None]
-        if always and len(self.cars) > 1:
-            raise ValueError(f"car {always[0]!r} is always plugged in, so it cannot share the wallbox")
+        for wallbox in {c.wallbox for c in self.cars}:
+            sharing = [c for c in self.cars if c.wallbox == wallbox]
+            always = [c.name for c in sharing if c.window is None]
+            if always and len(sharing) > 1:
+                raise ValueError(f"car {always[0]!r} is always plugged in, so it cannot share the wallbox")
         return self
+
+    @property
+    def wallboxes(self) -> int:
+        """Wallboxes the cars need (at least 1)."""
+        return max((c.wallbox for c in self.cars), default=1)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -168,7 +194,8 @@ def scenario_from_settings(settings: SimulatorSettings) -> Scenario:
     """The scenario of ``settings``: its scenario file when set, else the simple knobs."""
     if settings.scenario:
         return load_scenario(settings.scenario)
-    car = settings.car
+    cars = ([settings.car] if settings.car.connected else []) + [c for c in settings.cars if c.connected]
+    update = settings.meter_update_s
     try:
         return Scenario(
             start=_start(settings.start_time),
@@ -181,21 +208,22 @@ def scenario_from_settings(settings: SimulatorSettings) -> Scenario:
                 soc_pct=settings.battery_soc_pct,
                 max_charge_w=settings.battery_max_power_w,
                 max_discharge_w=settings.battery_max_power_w,
+                response_s=settings.battery_response_s,
             ),
-            cars=(
-                (
-                    CarScenario(
-                        name=car.name,
-                        capacity_kwh=car.capacity_kwh,
-                        soc_pct=car.soc_pct,
-                        max_current_a=car.max_current_a,
-                        phases=car.phases,
-                        identifier=car.identifier,
-                    ),
+            cars=tuple(
+                CarScenario(
+                    name=car.name,
+                    capacity_kwh=car.capacity_kwh,
+                    soc_pct=car.soc_pct,
+                    max_current_a=car.max_current_a,
+                    phases=car.phases,
+                    identifier=car.identifier,
+                    wallbox=car.wallbox,
+                    ramp_a_per_s=settings.car_ramp_a_per_s,
                 )
-                if car.connected
-                else ()
+                for car in cars
             ),
+            meters=MeterUpdates(grid=update, pv=update, battery=update, charge=update, house=update),
         )
     except (ValidationError, ValueError) as error:
         raise ScenarioError(f"simulator settings: {error}") from None

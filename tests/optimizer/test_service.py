@@ -196,8 +196,13 @@ async def test_pv_surplus_starts_charging_after_the_enable_delay(mqtt_settings: 
     async with optimizer(config, probe):
         await publish_inputs(probe, grid_w=300)
         await wait_command(probe, lambda c: not c.enabled and c.reason.value == "SOLAR_CHARGING")
-        reading = MeterReading(meter="grid", usage=MeterUsage.GRID, power_w=-5000)
-        await probe.publish(topics.meter("grid"), reading.model_dump_json(), retain=True)
+        # as the actuator and the meter-reader do, every poll: readings that show the command, steady
+        for _ in range(2):
+            status = ChargerStatus(loadpoint=1, charger="wb", status=ChargeStatus.B, enabled=False)
+            await probe.publish(topics.charger_status(1), status.model_dump_json(), retain=True)
+            for name, usage, power in (("grid", MeterUsage.GRID, -5000.0), ("pv", MeterUsage.PV, 5400.0)):
+                reading = MeterReading(meter=name, usage=usage, power_w=power)
+                await probe.publish(topics.meter(name), reading.model_dump_json(), retain=True)
         await probe.wait_state("loadpoints/1/pvAction", lambda v: v == "enable")
         # the enable delay (1 s) runs out on a timer tick, without any new input
         command = await wait_command(probe, lambda c: c.enabled)

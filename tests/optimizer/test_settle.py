@@ -110,7 +110,8 @@ CHARGER_CASES = [
     ("latest", "previous", "expected"), [c[1:] for c in CHARGER_CASES], ids=[c[0] for c in CHARGER_CASES]
 )
 def test_charger_shows(latest: ChargerStatus, previous: ChargerStatus, expected: bool) -> None:
-    assert charger_shows(SENT, latest, previous, 100.0) is expected
+    since = charger_shows(SENT, latest, previous, 100.0)
+    assert since == (previous.timestamp if expected else None)
 
 
 # --- whole cycles ------------------------------------------------------------------------------------------
@@ -180,3 +181,19 @@ def test_refreshes_count_against_one_command_a_second() -> None:
     assert 1 not in soon.commands
     later = cycle(steady_home(0, 6, 2 * W_PER_A), soon.memory, 1.6, refresh=True)
     assert later.commands[1].changed is False and later.commands[1].command.current_a == 8
+
+
+def test_a_load_long_after_the_last_change_still_waits_for_steady_readings() -> None:
+    first = cycle(steady_home(0, 6, 0), CycleMemory(), 0.5)
+    snap = steady_home(0, 6, 0).with_charger(charger(6, 1.0)).with_charger(charger(6, 2.0))
+    snap = readings(readings(snap, 2.2, grid=0, pv=8000, bat=0), 3.2, grid=0, pv=8000, bat=0)
+    quiet = cycle(snap, first.memory, 40.0)
+    assert quiet.memory.settled_at == at(40.0)
+    # the house's load drops by 3 kW: the grid meter shows it, the battery has not caught up yet
+    snap = snap.with_meter(meter("grid", -3000, 40.5))
+    waiting = cycle(snap, quiet.memory, 40.6)
+    assert waiting.decisions[1].case == "pv-settle"
+    snap = snap.with_meter(meter("grid", -3000, 41.0)).with_meter(meter("bat", 0, 41.1))
+    snap = snap.with_meter(meter("pv", 8000, 41.0))
+    steady = cycle(snap, waiting.memory, 41.2)
+    assert steady.commands[1].command.current_a == 10.3  # 6 A + 3 kW / 690 W per A, in 0.1 A steps

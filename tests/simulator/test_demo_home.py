@@ -10,8 +10,9 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.framer import FramerType
 
 from services.simulator.clock import ManualClock
+from services.simulator.home import serve_home
 from services.simulator.service import run
-from shared.config import Config, SimulatorSettings
+from shared.config import Config, ConfigError, SimulatorSettings
 from tests.support.broker import free_port
 from tests.support.modbus import SUNNY_NOON, Device, simulated_device, simulated_home
 
@@ -224,3 +225,38 @@ async def test_the_home_plays_the_configured_models() -> None:
         assert home.wallbox.writes.last("max_current") is not None
         pv.close()
         alfen.close()
+
+
+TWO_WALLBOXES = {
+    "devices": [
+        {"name": "grid", "model": "sdm630", "port": 0, "source": "grid"},
+        {"name": "garage", "model": "demo", "port": 0},
+        {"name": "carport", "model": "demo", "port": 0},
+    ],
+    "car": {"name": "ev", "soc_pct": 50},
+    "cars": [{"name": "van", "soc_pct": 20, "wallbox": 2, "phases": 1}],
+}
+
+
+async def test_a_home_with_two_wallboxes_serves_each_its_own_car() -> None:
+    async with simulated_home(TWO_WALLBOXES, clock=ManualClock(SUNNY_NOON)) as home:
+        assert [w.name for w in home.wallboxes] == ["garage", "carport"]
+        garage = await client_for(home.devices["garage"].port)
+        carport = await client_for(home.devices["carport"].port)
+        grid = await client_for(home.devices["grid"].port)
+        before = await read_f32(grid, 0x0034, input_regs=True)
+        await carport.write_register(2, 100, device_id=1)  # 10 A on the van's one phase
+        await carport.write_register(1, 1, device_id=1)
+        assert await read_f32(carport, 4) == pytest.approx(10 * 230)
+        assert await read_f32(garage, 4) == 0  # the other wallbox is not affected
+        assert (await garage.read_holding_registers(0, count=1, device_id=1)).registers == [2]  # B: ev waits
+        after = await read_f32(grid, 0x0034, input_regs=True)
+        assert after - before == pytest.approx(10 * 230, abs=1)
+        for client in (garage, carport, grid):
+            client.close()
+
+
+def test_a_car_on_a_wallbox_the_home_does_not_have_is_a_config_error() -> None:
+    settings = SimulatorSettings.model_validate({**TWO_WALLBOXES, "cars": [{"name": "van", "wallbox": 3}]})
+    with pytest.raises(ConfigError, match="wallbox 3"):
+        serve_home(settings)

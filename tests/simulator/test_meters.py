@@ -144,14 +144,3 @@ async def test_a_busy_port_is_a_clear_error() -> None:
         with pytest.raises(OSError, match=str(port)):
             async with serve_home(settings):
                 pass
-
-
-def test_a_home_has_one_wallbox() -> None:
-    settings = SimulatorSettings(
-        devices=[
-            SimulatedDevice(name="a", model="demo", port=free_port()),
-            SimulatedDevice(name="b", model="alfen", port=free_port()),
-        ]
-    )
-    with pytest.raises(ValueError, match="one wallbox"):
-        serve_home(settings)

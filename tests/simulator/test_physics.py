@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,7 @@ from services.simulator.scenario import (
     Cloud,
     HouseEvent,
     HouseScenario,
+    MeterUpdates,
     Scenario,
     SunScenario,
 )
@@ -97,14 +99,14 @@ def test_wallbox_status(connected: bool, enabled: bool, offered_a: float, full: 
     assert wallbox_status(connected, enabled, offered_a, full) == status
 
 
-def home(**changes: object) -> Simulation:
+def home(start: datetime | None = None, **changes: object) -> Simulation:
     scenario = Scenario(
         sun=SUN,
         house=HouseScenario(base_w=500),
         battery=BatteryScenario(capacity_kwh=10, soc_pct=50, max_charge_w=0, max_discharge_w=0),
         cars=(CarScenario(name="ev", capacity_kwh=50, soc_pct=40),),
     ).model_copy(update=changes)
-    return Simulation(scenario, at(0))
+    return Simulation(scenario, start or at(0))
 
 
 @pytest.mark.parametrize(
@@ -217,6 +219,7 @@ def test_cars_arrive_and_leave_on_schedule() -> None:
     sim.advance(at(8))
     assert sim.car is None
     assert sim.wallbox.status == "A"
+    sim.set_enabled(False)
     sim.advance(at(18))
     assert sim.car is not None and sim.car.soc_pct == 25  # a new arrival with its arrival SoC
 
@@ -245,3 +248,81 @@ def test_speed_scales_the_simulated_clock() -> None:
     clock = ScaledClock(at(8), speed=60, monotonic=lambda: real[0])
     real[0] += 2
     assert clock() == at(8) + timedelta(minutes=2)
+
+
+# --- dynamics: a real home does not follow at once ---------------------------------------------------
+
+
+def seconds_after(start: datetime, seconds: float) -> datetime:
+    return start + timedelta(seconds=seconds)
+
+
+def test_the_car_ramps_its_current_up_and_stops_at_once() -> None:
+    sim = home(cars=(CarScenario(name="ev", capacity_kwh=50, soc_pct=40, ramp_a_per_s=8),))
+    start = at(12)
+    sim.advance(start)
+    sim.set_current(16)
+    sim.set_enabled(True)
+    assert sim.wallbox.status == "C" and sim.wallbox_w == 0  # it has only just been allowed to draw
+    sim.advance(seconds_after(start, 1))
+    assert sim.wallbox.currents_a[0] == pytest.approx(8)
+    sim.advance(seconds_after(start, 2.5))
+    assert sim.wallbox_w == pytest.approx(16 * 3 * 230)
+    sim.set_current(10)
+    sim.advance(seconds_after(start, 3))
+    assert sim.wallbox.currents_a[0] == pytest.approx(12)  # down at the same rate
+    sim.set_enabled(False)
+    assert sim.wallbox_w == 0
+
+
+def test_the_battery_follows_its_zero_export_target_with_its_response_time() -> None:
+    battery = BatteryScenario(
+        capacity_kwh=10, soc_pct=50, max_charge_w=5000, max_discharge_w=5000, response_s=1.5
+    )
+    start = at(21)  # no sun: the battery covers the house
+    sim = home(start, battery=battery)
+    sim.advance(seconds_after(start, 30))
+    assert sim.battery_w == pytest.approx(500, abs=1) and sim.grid_w == pytest.approx(0, abs=1)
+    sim.set_current(10)
+    sim.set_enabled(True)  # 6.9 kW more: the grid sees it first
+    assert sim.grid_w == pytest.approx(6900, abs=1)
+    sim.advance(seconds_after(start, 31.5))
+    covered = sim.battery_w - 500
+    assert covered == pytest.approx(4500 * (1 - math.exp(-1)), rel=0.05)  # 63 % of the way to its limit
+    sim.advance(seconds_after(start, 36))  # four time constants: 98 % of the way
+    assert sim.battery_w == pytest.approx(500 + 4500 * (1 - math.exp(-4)), abs=5)
+    assert sim.grid_w == pytest.approx(6900 + 500 - sim.battery_w, abs=1)
+
+
+def test_a_meter_shows_the_flow_sampled_at_its_update_rate() -> None:
+    sim = home(meters=MeterUpdates(grid=1.0))
+    start = at(21)
+    sim.advance(start)
+    before = sim.points["grid"].power_w
+    sim.set_current(10)
+    sim.set_enabled(True)
+    sim.advance(seconds_after(start, 0.4))
+    assert sim.points["grid"].power_w == before  # not updated yet
+    assert sim.grid_w == pytest.approx(before + 6900)
+    sim.advance(seconds_after(start, 1.0))
+    assert sim.points["grid"].power_w == pytest.approx(before + 6900)
+
+
+def test_two_wallboxes_each_serve_their_own_car() -> None:
+    cars = (
+        CarScenario(name="ev", capacity_kwh=50, soc_pct=40),
+        CarScenario(name="van", capacity_kwh=80, soc_pct=20, wallbox=2, phases=1),
+    )
+    sim = home(cars=cars)
+    second = sim.for_wallbox(1)
+    assert sim.car is not None and sim.car.spec.name == "ev"
+    assert second.car is not None and second.car.spec.name == "van"
+    second.set_current(16)
+    second.set_enabled(True)
+    assert (sim.wallbox_w, second.wallbox_w) == (0, pytest.approx(16 * 230))
+    sim.set_current(10)
+    sim.set_enabled(True)
+    assert sim.grid_w == pytest.approx(sim.house_w + 10 * 3 * 230 + 16 * 230 - sim.pv_w - sim.battery_w)
+    assert second.points["charge"] is not sim.points["charge"]
+    with pytest.raises(ValueError, match="2 wallboxes"):
+        sim.for_wallbox(2)
