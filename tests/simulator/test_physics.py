@@ -319,7 +319,7 @@ def test_two_wallboxes_each_serve_their_own_car() -> None:
     assert second.car is not None and second.car.spec.name == "van"
     second.set_current(16)
     second.set_enabled(True)
-    assert (sim.wallbox_w, second.wallbox_w) == (0, pytest.approx(16 * 230))
+    assert sim.wallbox_w == 0 and second.wallbox_w == pytest.approx(16 * 230)
     sim.set_current(10)
     sim.set_enabled(True)
     assert sim.grid_w == pytest.approx(sim.house_w + 10 * 3 * 230 + 16 * 230 - sim.pv_w - sim.battery_w)
