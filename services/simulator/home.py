@@ -161,7 +161,7 @@ class SimulatedHome:
 
     @property
     def wallboxes(self) -> list[RunningDevice]:
-        """The Modbus wallboxes in device-list order (a car with ``wallbox: n`` uses the n-th wallbox of the list)."""
+        """The Modbus wallboxes in device-list order (a car with ``wallbox: n`` uses the n-th wallbox)."""
         return [d for d in self.devices.values() if d.kind == "wallbox"]
 
     # -- serving --
