@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from shared.config_devices import ChargerConfig, MeterConfig, OcppSettings
+from shared.config_integrations import HomeAssistantSettings, NotifySettings
 from shared.config_tariffs import TariffsConfig
 from shared.setters import values as bounds
 from shared.state import ChargeMode
@@ -335,6 +336,8 @@ class Config(BaseSettings):
     optimizer: OptimizerSettings = Field(default_factory=OptimizerSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     ocpp: OcppSettings = Field(default_factory=OcppSettings)
+    homeassistant: HomeAssistantSettings = Field(default_factory=HomeAssistantSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
 
     @classmethod

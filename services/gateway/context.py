@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from services.gateway.auth import AuthStore, LoginThrottle
     from services.gateway.events import EventWriter
     from services.gateway.fleet.context import FleetContext
+    from services.gateway.integrations import Integrations
     from services.gateway.jq_eval import JqGate
 
 __all__ = ["OWNER", "GatewayContext", "get_ctx"]
@@ -45,6 +46,8 @@ class GatewayContext:
     """Set whenever sessions are written, edited or deleted (statistics are recomputed)."""
     shutdown: asyncio.Event = field(default_factory=asyncio.Event)
     """Set by ``POST /api/system/shutdown``; the service stops when it is set."""
+    integrations: Integrations | None = None
+    """Home Assistant discovery, metrics, notifications (:mod:`services.gateway.integrations`)."""
 
     def owner_link(self, service: str = OWNER) -> OwnerLink:
         """The way to ``service`` right now, for :func:`services.gateway.owner.ask_owner`."""

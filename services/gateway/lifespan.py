@@ -1,8 +1,8 @@
 """The gateway's one lifespan: the bus connection and every background task, for as long as the app runs.
 
 Started by uvicorn when the app starts serving and stopped when it stops: the bus (subscriptions wired by
-:func:`services.gateway.service.wire_bus` before), the statistics publisher, the event writer and the
-fleet API's deliverer and session sync.
+:func:`services.gateway.service.wire_bus` before), the statistics publisher, the event writer, the
+fleet API's deliverer and session sync, and the integrations (Home Assistant discovery, notifications).
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ async def gateway_running(ctx: GatewayContext) -> AsyncIterator[None]:
             publish_statistics(ctx.bus, ctx.engine, site_zone(ctx), ctx.sessions_changed, stop, log),
             name="gateway-statistics",
         )
+        background = ctx.integrations.start(stop) if ctx.integrations is not None else []
         try:
             async with fleet_running(ctx.fleet):
                 yield
         finally:
             stop.set()
-            await cancel_and_wait([statistics])
+            await cancel_and_wait([statistics, *background])
             await ctx.writer.close()

@@ -15,6 +15,7 @@ from services.gateway.auth import AuthStore, LoginThrottle
 from services.gateway.context import GatewayContext
 from services.gateway.events import EventWriter
 from services.gateway.fleet.lifecycle import gateway_fleet
+from services.gateway.integrations import Integrations
 from services.gateway.jq_eval import JqGate
 from services.gateway.state_store import StateStore
 from shared.bus import Bus, BusMessage
@@ -69,6 +70,7 @@ def build_context(config: Config, bus: Bus, recent: RecentLines | None = None) -
         writer=writer,
         fleet=gateway_fleet(config, engine, store, bus),
         sessions_changed=sessions_changed,
+        integrations=Integrations.build(config, bus, store),
     )
 
 

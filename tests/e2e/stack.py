@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,13 @@ async def wait_until(check: Callable[[], Any], timeout: float = 30.0, interval: 
 
 @contextlib.asynccontextmanager
 async def demo_stack(tmp_path: Path, config: dict[str, Any] | None = None) -> AsyncIterator[Stack]:
+    with running_demo(tmp_path, config) as stack:
+        yield stack
+
+
+@contextlib.contextmanager
+def running_demo(tmp_path: Path, config: dict[str, Any] | None = None) -> Iterator[Stack]:
+    """The demo as a child process (also for session-wide fixtures, which are synchronous)."""
     config = config or stack_config()
     gateway_port = free_port()
     broker_port = free_port()
@@ -102,7 +109,7 @@ async def demo_stack(tmp_path: Path, config: dict[str, Any] | None = None) -> As
     data_dir = tmp_path / "data"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     log = (tmp_path / "demo.log").open("wb")
-    proc = subprocess.Popen(  # noqa: ASYNC220 — started once per test; the child must outlive awaits
+    proc = subprocess.Popen(
         [
             sys.executable,
             "-m",

@@ -46,6 +46,11 @@ class Probe:
                 self.history.append((message.topic.value, text))
                 self._changed.notify_all()
 
+    async def subscribe(self, pattern: str) -> None:
+        """Record ``pattern`` too (e.g. ``homeassistant/#``); wait for its retained messages as for any."""
+        assert self._client is not None
+        await self._client.subscribe(pattern, qos=1)
+
     def state(self, key: str) -> str | None:
         """Value of ``<root>/<key>``."""
         return self.values.get(f"{self.settings.topic}/{key}")

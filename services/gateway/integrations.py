@@ -1,0 +1,33 @@
+"""The gateway's integrations beyond evcc's API, built from the configuration and run beside the server:
+Home Assistant discovery (and, as they are configured, metrics and notifications)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from services.gateway.discovery import DiscoveryPublisher
+from services.gateway.state_store import StateStore
+from shared.bus import Bus
+from shared.config import Config
+
+
+@dataclass
+class Integrations:
+    discovery: DiscoveryPublisher | None = None
+
+    @classmethod
+    def build(cls, config: Config, bus: Bus, store: StateStore) -> Integrations:
+        """Create what the configuration asks for and subscribe it (before the bus starts)."""
+        discovery = None
+        if config.homeassistant.discovery:
+            discovery = DiscoveryPublisher(config.homeassistant, bus, store)
+            discovery.attach()
+        return cls(discovery=discovery)
+
+    def start(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+        """Their background tasks (cancelled by the gateway when it stops)."""
+        tasks = []
+        if self.discovery is not None:
+            tasks.append(asyncio.create_task(self.discovery.run(stop), name="ha-discovery"))
+        return tasks
