@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from services.optimizer.parsers import Invalid
 from services.optimizer.setters import find_setter
 from services.optimizer.settings import default_settings
 from shared.config import parse_config
+from shared.setters.values import Invalid
 from shared.tree import Tree
 from tests.integrations.conftest import Live
 from tests.support.ha_discovery import validate
