@@ -112,13 +112,20 @@ class FakeOwner:
         return [r.key for r in self.requests]
 
 
-@pytest.fixture
-async def owner(config: Config, gateway: RunningGateway) -> AsyncIterator[FakeOwner]:
-    settings = config.mqtt.model_copy(update={"client_id": f"owner-{uuid.uuid4().hex[:8]}"})
-    bus = Bus(settings, "optimizer")
+@contextlib.asynccontextmanager
+async def fake_owner(config: Config, gateway: RunningGateway, service: str) -> AsyncIterator[FakeOwner]:
+    """A :class:`FakeOwner` answering ``service``'s requests, online as the gateway sees it."""
+    settings = config.mqtt.model_copy(update={"client_id": f"{service}-{uuid.uuid4().hex[:8]}"})
+    bus = Bus(settings, service)
     fake = FakeOwner(bus)
     bus.serve_requests(fake.handle)
     async with bus:
         await bus.wait_connected(10)
-        await gateway.store.wait_for(lambda s: s.service_online("optimizer") is True)
+        await gateway.store.wait_for(lambda s: s.service_online(service) is True)
+        yield fake
+
+
+@pytest.fixture
+async def owner(config: Config, gateway: RunningGateway) -> AsyncIterator[FakeOwner]:
+    async with fake_owner(config, gateway, "optimizer") as fake:
         yield fake
