@@ -52,7 +52,6 @@ NOT_PUBLISHED: dict[str, dict[str, str]] = {
         "optimizerChargingStrategy": _EVOPT,
         "remote": _CONFIG_STATUS,
         "shm": _CONFIG_STATUS,
-        "solarAdjusted": "accepted only once the solar forecast scaling is implemented",
         "sponsor": "chargebus needs no sponsor token",
         "tariffTemperature": "no temperature tariff (heating devices are not supported)",
         "tariffs": _CONFIG_STATUS,

@@ -175,6 +175,7 @@ class SolarForecast(StateModel):
     tomorrow: SolarDay | None = f("tomorrow")
     dayAfterTomorrow: SolarDay | None = f("the day after tomorrow")
     timeseries: Annotated[list[list[float]] | None, JSON_STRING] = f("[[unix s, W], …] (JSON string on MQTT)")
+    scale: float | None = f("today's produced ÷ forecast PV energy so far (1 without enough data)")
 
 
 class Forecast(StateModel):
@@ -232,6 +233,7 @@ class SiteState(StateModel):
     homePower: float | None = optimizer("W, max(0, grid + pv + battery − charge)")
     residualPower: float | None = optimizer("W, target grid power")
     gridExportLimit: float | None = optimizer("W, 0 = none")
+    solarAdjusted: bool | None = optimizer("clients scale the solar forecast by forecast.solar.scale")
     prioritySoc: float | None = optimizer("%, battery has priority below")
     bufferSoc: float | None = optimizer("%, battery may support PV charging above")
     bufferStartSoc: float | None = optimizer("%, battery may start PV charging above")

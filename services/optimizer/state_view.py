@@ -72,6 +72,7 @@ def site_settings_state(site: SiteSettings, battery_configured: bool) -> dict[st
     values: dict[str, Any] = {
         "residualPower": site.residual_power_w,
         "gridExportLimit": site.grid_export_limit_w,
+        "solarAdjusted": site.solar_adjusted,
     }
     if battery_configured:
         values.update(

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+from pydantic import ValidationError
 
 from services.tariff_fetcher.cache import (
     CacheEntry,
@@ -39,12 +40,22 @@ from services.tariff_fetcher.series import (
 )
 from services.tariff_fetcher.site import CURRENT_KEYS, next_boundary, resolve_planner, site_state
 from services.tariff_fetcher.slots import add_series
+from services.tariff_fetcher.solar_scale import Production, solar_scale
 from shared.bus import Bus, BusMessage
 from shared.config import Config
 from shared.config_tariffs import TariffsConfig
 from shared.encoding import encode_mqtt, mqtt_segment
 from shared.logging import get_logger
-from shared.messages import Rate, RateSeries, Reply, Request, TariffType, TariffUsage
+from shared.messages import (
+    MeterReading,
+    MeterUsage,
+    Rate,
+    RateSeries,
+    Reply,
+    Request,
+    TariffType,
+    TariffUsage,
+)
 from shared.state import SiteState
 from shared.tree import SITE
 
@@ -88,6 +99,7 @@ class TariffFetcher:
         self.cache_path = Path(tariffs.cache_file) if tariffs.cache_file else None
         self.cache = CacheFile()
         self.outdated_after = timedelta(seconds=tariffs.outdated_s)
+        self.production = Production(tz)
         self.context = context = Context(timezone=tz, currency=tariffs.currency)
         now = clock()
         self.workers: dict[TariffUsage, UsageWorker] = {}
@@ -227,7 +239,21 @@ class TariffFetcher:
         return out
 
     def site(self, series: dict[TariffUsage, RateSeries]) -> SiteState:
-        return site_state(series, self.forecasts(), self.clock(), self.tz)
+        forecasts = self.forecasts()
+        now = self.clock()
+        scale = solar_scale(forecasts.get(TariffUsage.SOLAR, []), self.production, now)
+        return site_state(series, forecasts, now, self.tz, scale)
+
+    async def on_meter(self, message: BusMessage) -> None:
+        """PV readings feed today's production (for the solar forecast's scale)."""
+        if not message.payload:
+            return
+        try:
+            reading = MeterReading.model_validate_json(message.payload)
+        except ValidationError:
+            return
+        if reading.usage is MeterUsage.PV and reading.power_w is not None and not reading.stale:
+            self.production.add(reading.meter, reading.power_w, reading.timestamp)
 
     def next_wakeup(self) -> datetime:
         """When something can change: a fetch is due, a slot boundary passes, a series goes outdated."""
@@ -337,6 +363,7 @@ async def run_fetcher(
         client_args["transport"] = transport
     async with Bus(config.mqtt, SERVICE) as bus, httpx.AsyncClient(**client_args) as client:
         bus.serve_requests(fetcher.handle_request)
+        bus.on(bus.topics.all_meters, fetcher.on_meter, qos=0)
         publisher = Publisher(bus)
         # computed tariffs and cached series go out at once, before the first fetch returns
         await asyncio.gather(*(fetcher.refresh(w, client) for w in fetcher.workers.values() if w.computed))

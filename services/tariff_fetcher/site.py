@@ -39,8 +39,9 @@ def compact(rates: Sequence[Rate]) -> list[list[float]]:
     return [[r.start.timestamp(), r.end.timestamp(), r.value] for r in rates]
 
 
-def solar_forecast(rates: Sequence[Rate], now: datetime, tz: ZoneInfo) -> SolarForecast:
-    """Daily yields (Wh) for today, tomorrow and the day after, and the power time series."""
+def solar_forecast(rates: Sequence[Rate], now: datetime, tz: ZoneInfo, scale: float = 1.0) -> SolarForecast:
+    """Daily yields (Wh) for today, tomorrow and the day after, the power time series and today's
+    production scale (:mod:`services.tariff_fetcher.solar_scale`)."""
     today = now.astimezone(tz).date()
     days = []
     for offset in range(3):
@@ -57,6 +58,7 @@ def solar_forecast(rates: Sequence[Rate], now: datetime, tz: ZoneInfo) -> SolarF
         tomorrow=days[1],
         dayAfterTomorrow=days[2],
         timeseries=[[r.start.timestamp(), r.value] for r in rates],
+        scale=scale,
     )
 
 
@@ -79,6 +81,7 @@ def site_state(
     forecasts: Mapping[TariffUsage, Sequence[Rate]],
     now: datetime,
     tz: ZoneInfo,
+    solar_scale: float = 1.0,
 ) -> SiteState:
     """The site keys this service owns, for the configured usages (``planner`` already resolved).
 
@@ -101,7 +104,7 @@ def site_state(
             if usage in forecasts
         }
         if TariffUsage.SOLAR in forecasts:
-            forecast["solar"] = solar_forecast(forecasts[TariffUsage.SOLAR], now, tz)
+            forecast["solar"] = solar_forecast(forecasts[TariffUsage.SOLAR], now, tz, solar_scale)
         fields["forecast"] = Forecast.model_validate(forecast)
     return SiteState.model_validate(fields)
 
