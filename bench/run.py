@@ -18,6 +18,7 @@ BENCHMARKS = [
     "bench.optimizer_reaction",
     "bench.reaction",
     "bench.state_throughput",
+    "bench.web",
 ]
 
 

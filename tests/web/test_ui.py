@@ -7,9 +7,12 @@ sessions test lists). Set CHARGEBUS_UI_SCREENSHOTS=1 to refresh the screenshots 
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -235,6 +238,39 @@ def test_german_dark_and_mobile(browser: Browser) -> None:
     browser.testid("view-sessions")
     browser.screenshot("sessions-mobile", MOBILE, mobile=True)
     browser.emulate((1280, 900))
+
+
+def _gateway_child(stack: Stack) -> int:
+    """The pid of the demo's gateway process (a child of the demo supervisor this test session started)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == stack.proc.pid and b"gateway" in cmdline:
+            return int(entry.name)
+    raise AssertionError("no gateway child process found")
+
+
+def test_offline_is_visible_and_the_page_reconnects(browser: Browser, ui_stack: Stack) -> None:
+    browser.open("/")
+    browser.wait(lambda _d: browser.testid("connection").get_attribute("data-status") == "live")
+    browser.collect()
+    before = len(browser.console_errors)
+    os.kill(_gateway_child(ui_stack), signal.SIGTERM)  # the demo supervisor starts a new one
+    banner = browser.testid("offline-banner", timeout=10)
+    assert "out of date" in banner.text
+    assert browser.testid("connection").get_attribute("data-status") in ("offline", "reconnecting")
+    browser.wait(lambda _d: browser.testid("connection").get_attribute("data-status") == "live", timeout=40)
+    assert not browser.driver.find_elements("css selector", '[data-testid="offline-banner"]')
+    browser.collect()
+    # while the gateway was away the browser logged its refused websocket attempts; nothing else
+    during = browser.console_errors[before:]
+    assert all("WebSocket connection" in e for e in during), during
+    del browser.console_errors[before:]
 
 
 def test_api_docs_work_offline(browser: Browser) -> None:
