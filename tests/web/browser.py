@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -55,6 +56,8 @@ class Request:
     method: str
     status: int | None = None
     kind: str = ""
+    expected_failure: bool = False
+    """a 4xx/5xx a test provoked on purpose"""
 
 
 @dataclass
@@ -148,6 +151,13 @@ class Browser:
         for entry in self._log("browser"):
             if entry["level"] == "SEVERE":
                 self.console_errors.append(f"{entry.get('source', '')}: {entry['message']}")
+
+    def expect_failures(self, status: int, *paths: str) -> None:
+        """Mark the ``status`` answers to ``paths`` so far as provoked on purpose."""
+        self.collect()
+        for request in self.requests.values():
+            if request.status == status and urlsplit(request.url).path in paths:
+                request.expected_failure = True
 
     # --- screenshots -------------------------------------------------------------------------------------
 

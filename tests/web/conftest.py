@@ -16,10 +16,13 @@ from tests.web.browser import Browser, available
 
 SIM_SPEED = 30
 """Simulated seconds per real second: the car charges a session's worth of energy in a few seconds."""
+ADMIN_PASSWORD = "correct horse battery"
 
 
 def _web_demo(config: dict[str, Any]) -> None:
     config["simulator"]["speed"] = SIM_SPEED
+    # protected setters: the first action in the browser must go through the admin login
+    config.setdefault("gateway", {})["auth_required_for_setters"] = True
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +58,8 @@ def wait_healthy(http: httpx.Client, timeout: float = 60.0) -> None:
 @pytest.fixture(scope="session")
 def api(ui_stack: Stack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=ui_stack.base_url, timeout=5) as client:
+        # the admin password is set once; this client keeps the session cookie, the browser logs in itself
+        assert client.put("/api/auth/password", json={"new": ADMIN_PASSWORD}).status_code == 201
         yield client
 
 

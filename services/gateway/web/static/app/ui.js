@@ -17,7 +17,8 @@ export function useId(prefix = "f") {
 export function errorText(error) {
   if (!error) return "";
   if (error.status === 0) return t("error.network");
-  if (error.status === 401) return t("error.login");
+  // a protected call without login answers a bare "Unauthorized"; the login itself says what was wrong
+  if (error.status === 401 && ["", "Unauthorized", "login required"].includes(error.message || "")) return t("error.login");
   return error.message || String(error);
 }
 
