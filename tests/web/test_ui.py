@@ -143,6 +143,31 @@ def test_a_plan_saved_in_the_ui_reaches_the_planner(browser: Browser, api: httpx
     dialog.find_element("css selector", "button.icon-button").click()
 
 
+def test_repeating_plans_and_errors_next_to_the_control(browser: Browser, api: httpx.Client) -> None:
+    browser.testid("plan-open-1").click()
+    browser.testid("tab-repeating").click()
+    browser.testid("repeating-add").click()
+    browser.testid("repeating-save").click()
+
+    def weekly() -> list[dict[str, Any]]:
+        state = api_result(api.get("/api/state"))
+        return list(state["vehicles"]["ev"].get("repeatingPlans") or [])
+
+    plans = poll(weekly, what="a repeating plan on the vehicle")
+    assert plans[0]["weekdays"] == [1, 2, 3, 4, 5] and plans[0]["time"] == "07:00" and plans[0]["soc"] == 80
+    browser.testid("plan-dialog-1").find_element("css selector", "button.icon-button").click()
+
+    # a value the API refuses: its message appears right below the field that sent it
+    browser.testid("settings-1").find_element("css selector", "summary").click()
+    field = browser.testid("max-current-1")
+    field.send_keys(Keys.CONTROL, "a")
+    field.send_keys("-5", Keys.ENTER)
+    control = field.find_element("xpath", "ancestor::div[contains(@class, 'control')]")
+    browser.wait(lambda _d: "invalid" in control.text)
+    assert loadpoint(api)["maxCurrent"] == 16
+    browser.expect_failures(400, "/api/loadpoints/1/maxcurrent/-5")
+
+
 def test_the_sessions_view_lists_the_session_the_stack_produced(browser: Browser, api: httpx.Client) -> None:
     sessions = poll(
         lambda: api_result(api.get("/api/sessions")), timeout=20, what="a session in /api/sessions"

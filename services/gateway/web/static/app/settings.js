@@ -97,7 +97,7 @@ export function LoginDialog({ onDone }) {
           onInput=${(e) => setRepeat(e.currentTarget.value)} /></div>`}
       <div class="actions">
         <button type="button" class="secondary" onClick=${() => onDone(false)}>${t("cancel")}</button>
-        <button type="submit" disabled=${action.busy || status === null} data-testid="login-submit">
+        <button type="submit" disabled=${action.busy} data-testid="login-submit">
           ${first ? t("login.set") : t("login.submit")}</button>
       </div>
       <${ErrorText} error=${action.error} />
