@@ -95,12 +95,12 @@ class Browser:
     def open(self, path: str) -> None:
         self.driver.get(self.base_url + path)
 
-    def wait(self, condition: Callable[[WebDriver], T], timeout: float = 15.0) -> T:
+    def wait(self, condition: Callable[[WebDriver], T], timeout: float = 20.0) -> T:
         self.collect()
         result: T = WebDriverWait(self.driver, timeout, poll_frequency=0.05).until(condition)
         return result
 
-    def find(self, css: str, timeout: float = 15.0) -> WebElement:
+    def find(self, css: str, timeout: float = 20.0) -> WebElement:
         def visible(driver: WebDriver) -> WebElement | None:
             for element in driver.find_elements("css selector", css):
                 if element.is_displayed():
@@ -111,7 +111,7 @@ class Browser:
         assert found is not None
         return found
 
-    def testid(self, name: str, timeout: float = 15.0) -> WebElement:
+    def testid(self, name: str, timeout: float = 20.0) -> WebElement:
         return self.find(f'[data-testid="{name}"]', timeout)
 
     def js(self, script: str, *args: Any) -> Any:

@@ -104,14 +104,14 @@ export function Range({ label, value, min, max, step = 1, format = String, onCom
   };
   useEffect(() => {
     // the draft goes once the live state shows the last value sent (intermediate steps may arrive first),
-    // or after 3 s if the owner settled on another value
+    // or after 5 s if the owner settled on another value
     const q = queue.current;
     if (draft === null || q.running) return undefined;
     if (value === q.last) {
       setDraft(null);
       return undefined;
     }
-    const timer = setTimeout(() => setDraft(null), 3000);
+    const timer = setTimeout(() => setDraft(null), 5000);
     return () => clearTimeout(timer);
   }, [value, draft]);
   const commit = (event) => {
