@@ -27,6 +27,7 @@ typecheck: install
 
 docs: install
 	$(BIN)/python -m shared.docs > docs/mqtt.md
+	$(BIN)/python -m shared.setters.docs > docs/setters.md
 
 bench: install
 	$(BIN)/python -m bench.run

@@ -30,6 +30,8 @@ CASES: list[tuple[str, str, str, Any, Any]] = [
     ("POST", "/batterygridchargelimit/0.15", "site/batteryGridChargeLimit", 0.15, 0.15),
     ("DELETE", "/batterymode", "site/batteryMode", None, 0),
     ("POST", "/batterymode/hold", "site/batteryMode", "hold", 2),
+    ("POST", "/batterymode/holdcharge", "site/batteryMode", "holdcharge", 4),
+    ("POST", "/batterymode/unknown", "site/batteryMode", None, 0),  # the spec's enum: hands control back
     ("POST", "/buffersoc/60", "site/bufferSoc", 60, 60),
     ("POST", "/bufferstartsoc/80.5", "site/bufferStartSoc", 80.5, 80.5),
     ("POST", "/prioritysoc/20", "site/prioritySoc", 20, 20),

@@ -192,6 +192,8 @@ async def test_every_mqtt_setter_applies_valid_and_ignores_bad_values(config: Co
         with capture_logs() as logs:
             for entry in mqtt_keys:
                 await probe.publish(topic(config, entry, entry.key), CASES[(entry.scope, entry.key)].valid[0])
+            for alias, text in (("phases", "3"), ("targetSoc", "70"), ("targetEnergy", "5")):  # older evcc
+                await probe.set(f"loadpoints/1/{alias}", text)
             await probe.set("loadpoints/1/limitSoc", "77")  # handled in order: the last one proves the rest
             await probe.wait_state("loadpoints/1/limitSoc", lambda v: v == "77")
         changed = [line["key"] for line in logs if line["event"] == "setting changed"]
@@ -200,6 +202,11 @@ async def test_every_mqtt_setter_applies_valid_and_ignores_bad_values(config: Co
         assert set(changed) >= {
             f"{e.scope}/{TARGETS.get(e.scope, '')}/{e.key}".replace("//", "/") for e in mqtt_keys
         }
+        assert changed[-4:-1] == [  # the older names change the keys they name
+            "loadpoints/1/phasesConfigured",
+            "loadpoints/1/limitSoc",
+            "loadpoints/1/limitEnergy",
+        ]
 
         stored = stored_settings(config)
         bad_payloads: list[tuple[str, str | bytes]] = []
