@@ -43,6 +43,9 @@ class MqttSettings(Strict):
     keepalive_s: int = Field(default=30, ge=5)
     request_timeout_s: float = Field(default=5.0, gt=0)
     """How long a request waits for its owner's reply."""
+    watchdog_s: float = Field(default=30.0, ge=0)
+    """A connected bus pings itself through the broker; no answer for this long → reconnect, and a second
+    time in a row → the service exits non-zero so its supervisor restarts it. 0 turns the watchdog off."""
 
 
 class DatabaseSettings(Strict):

@@ -8,9 +8,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from shared.topics import InvalidTopic, check_publish_topic
 
 
 def utcnow() -> datetime:
@@ -23,6 +33,10 @@ class Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+INT64_MAX = 2**63 - 1
+MAX_PROBLEMS = 16
+MAX_PROBLEM_CHARS = 500
+
 # --- services -----------------------------------------------------------------------------------------
 
 
@@ -33,6 +47,11 @@ class ServiceStatus(Message):
     version: str = ""
     started: AwareDatetime | None = None
     error: str | None = None
+    problems: tuple[Annotated[str, StringConstraints(max_length=MAX_PROBLEM_CHARS)], ...] = Field(
+        default=(), max_length=MAX_PROBLEMS
+    )
+    """What is wrong while the service runs on (a failing control cycle, settings not persisted); empty
+    when all is well. Online with problems is degraded, not healthy."""
 
 
 # --- meters -------------------------------------------------------------------------------------------
@@ -103,10 +122,14 @@ class CommandReason(StrEnum):
 class ChargerCommand(Message):
     """``chargebus/chargers/<loadpoint-id>/command`` from the optimizer.
 
-    ``seq`` increases monotonically per loadpoint; the actuator never applies a command past ``valid_until``.
+    ``epoch`` names the optimizer instance that issued it (its start, unix ms) and ``seq`` counts that
+    instance's commands, so ordering survives a restart without trusting a number a stranger sent (the
+    actuator's rules are in ``services/charger_actuator/control.py``). The actuator never applies a command
+    past ``valid_until``.
     """
 
-    seq: int = Field(ge=0)
+    epoch: int = Field(default=0, ge=0, le=INT64_MAX)
+    seq: int = Field(ge=0, le=INT64_MAX)
     enabled: bool
     current_a: float = Field(ge=0, le=80)
     phases: Literal[0, 1, 3] = 0
@@ -291,14 +314,38 @@ class ChargerStatusChanged(Message):
 # --- request / reply -------------------------------------------------------------------------------
 
 
+MAX_REPLY_TOPIC_CHARS = 256
+REPLIES_ROOT_CONTEXT = "replies_root"
+"""Validation context key: the internal replies root a ``reply_to`` must start with (the bus passes it)."""
+
+
 class Request(Message):
     """``chargebus/requests/<service>``: run the setter ``key`` (a path below the state root, e.g.
-    ``loadpoints/1/mode``) with ``value``; the owner answers on ``reply_to``."""
+    ``loadpoints/1/mode``) with ``value``; the owner answers on ``reply_to``.
 
-    id: str
-    reply_to: str
-    key: str
+    ``reply_to`` is checked at the boundary: a topic the owner can publish to (no wildcard, not empty, no
+    NUL, at most 256 characters) below the internal replies root, which the bus gives as validation context
+    (``{"replies_root": "chargebus/replies/"}``; the root is configuration). A request naming any other
+    topic is refused whole, so nobody can make a service publish into a branch it does not own.
+    """
+
+    id: str = Field(min_length=1, max_length=128)
+    reply_to: str = Field(min_length=1, max_length=MAX_REPLY_TOPIC_CHARS)
+    key: str = Field(max_length=512)
     value: Any = None
+
+    @field_validator("reply_to")
+    @classmethod
+    def _reply_topic(cls, topic: str, info: ValidationInfo) -> str:
+        try:
+            check_publish_topic(topic)
+        except InvalidTopic as error:
+            raise ValueError(f"reply_to: {error}") from None
+        context = info.context if isinstance(info.context, dict) else {}
+        root = context.get(REPLIES_ROOT_CONTEXT)
+        if isinstance(root, str) and (not topic.startswith(root) or len(topic) == len(root)):
+            raise ValueError(f"reply_to must be below {root}")
+        return topic
 
 
 class Reply(Message):

@@ -32,8 +32,15 @@ class Topics:
     def requests(self, service: str) -> str:
         return f"{self.root}/requests/{service}"
 
-    def replies(self, client: str) -> str:
-        return f"{self.root}/replies/{client}"
+    def replies(self, service: str, client: str) -> str:
+        """Where ``client`` (a connection of ``service``) receives its replies; the broker's ACL lets each
+        service user read and write only below its own ``<root>/replies/<service>/``."""
+        return f"{self.replies_root}{service}/{client}"
+
+    @property
+    def replies_root(self) -> str:
+        """Every reply topic starts with this (requests naming another ``reply_to`` are refused)."""
+        return f"{self.root}/replies/"
 
     @property
     def ocpp_stations(self) -> str:
@@ -67,3 +74,32 @@ class Topics:
 EVENT_COMMAND = "command"
 EVENT_SESSION = "session"
 EVENT_CHARGER_STATUS = "charger-status"
+
+
+MAX_TOPIC_BYTES = 65535
+"""MQTT's limit on a topic name (a two-byte length prefix)."""
+
+
+class InvalidTopic(ValueError):
+    """A topic that cannot be published to: empty, with a wildcard or NUL, too long or not UTF-8."""
+
+
+def check_publish_topic(topic: str, max_bytes: int = MAX_TOPIC_BYTES) -> str:
+    """``topic`` if a broker accepts a PUBLISH to it; raises :class:`InvalidTopic` otherwise.
+
+    A wildcard handed to the MQTT client raises deep inside its send loop, which used to take the whole
+    connection down; refusing it here keeps a bad topic the caller's problem.
+    """
+    if not topic:
+        raise InvalidTopic("empty topic")
+    if "+" in topic or "#" in topic:
+        raise InvalidTopic(f"wildcard in topic {topic[:80]!r}")
+    if "\x00" in topic:
+        raise InvalidTopic("NUL character in topic")
+    try:
+        size = len(topic.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidTopic("topic is not valid UTF-8") from None
+    if size > max_bytes:
+        raise InvalidTopic(f"topic longer than {max_bytes} bytes")
+    return topic

@@ -155,6 +155,9 @@ class Optimizer:
             self.store.save(settings)
         except OSError as error:
             self.log.error("settings not persisted", path=str(self.store.path), error=str(error))
+            self.bus.report_problem("settings", f"settings not persisted: {error}")
+        else:
+            self.bus.report_problem("settings", None)
 
     def save_sessions(self) -> None:
         """Persist open sessions (on every session event and tick) so a restart continues them."""
@@ -166,6 +169,9 @@ class Optimizer:
             self.saved_sessions = current
         except OSError as error:
             self.log.error("open sessions not persisted", path=str(self.session_store.path), error=str(error))
+            self.bus.report_problem("sessions", f"open sessions not persisted: {error}")
+        else:
+            self.bus.report_problem("sessions", None)
 
     def setter_context(self) -> SetterContext:
         return SetterContext(
@@ -365,8 +371,11 @@ async def run(config: Config, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 await optimizer.cycle(tick=True)
-            except Exception:  # a bug in one cycle must not stop the commands of the next
+            except Exception as error:  # a bug in one cycle must not stop the commands of the next
                 log.exception("control cycle failed")
+                bus.report_problem("cycle", f"control cycle failed: {type(error).__name__}: {error}")
+            else:
+                bus.report_problem("cycle", None)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), config.optimizer.interval_s)
         optimizer.save_sessions()

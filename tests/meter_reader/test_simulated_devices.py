@@ -151,8 +151,9 @@ async def test_service_publishes_the_demo_home_and_survives_an_outage(
                     for k, w in expected.items()
                 )
             )
-            assert probe.state("site/battery/devices/1/name") == "battery"
-            assert probe.state("site/pv/1/title") == "PV inverter (SunSpec)"
+            # the readings may arrive before the rest of the first retained burst
+            assert await probe.wait_state("site/battery/devices/1/name", bool) == "battery"
+            assert await probe.wait_state("site/pv/1/title", bool) == "PV inverter (SunSpec)"
             grid_topic = f"{mqtt_settings.internal}/meters/grid"
             assert json.loads(probe.values[grid_topic])["power_w"] == pytest.approx(state.grid_w, abs=0.01)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from structlog.testing import capture_logs
 
 from services.embedded_broker import find_mosquitto, mosquitto
 from shared.bus import STOP_GRACE_S, Bus, BusMessage
@@ -36,24 +37,34 @@ async def test_reconnect_republishes_retained_state_and_resubscribes() -> None:
     async def on_command(message: BusMessage) -> None:
         received.put_nowait(message.text)
 
-    with mosquitto(port):
-        bus = Bus(settings, "optimizer")
-        bus.on("chargebus/test/in", on_command)
-        await bus.start()
-        await bus.wait_connected(5)
-        await bus.publish_state("loadpoints/1", LoadpointState(mode=ChargeMode.NOW))
-    # the broker is gone, and without persistence its retained messages are gone with it
-    await asyncio.wait_for(_until(lambda: not bus.connected.is_set()), 10)
-
-    try:
+    with capture_logs() as logs:
         with mosquitto(port):
-            await bus.wait_connected(15)
-            async with Probe(settings) as probe:
-                assert await probe.wait_state("loadpoints/1/mode", lambda v: v == "now") == "now"
-                await probe.publish("chargebus/test/in", "hello")
-                assert await asyncio.wait_for(received.get(), 5) == "hello"
-    finally:
-        await bus.stop()
+            bus = Bus(settings, "optimizer")
+            bus.on("chargebus/test/in", on_command)
+            await bus.start()
+            await bus.wait_connected(5)
+            await bus.publish_state("loadpoints/1", LoadpointState(mode=ChargeMode.NOW))
+        # the broker is gone, and without persistence its retained messages are gone with it
+        await asyncio.wait_for(_until(lambda: not bus.connected.is_set()), 10)
+        await asyncio.sleep(1.0)  # a second of failed retries (several attempts) while it is away
+
+        try:
+            with mosquitto(port):
+                await bus.wait_connected(15)
+                async with Probe(settings) as probe:
+                    assert await probe.wait_state("loadpoints/1/mode", lambda v: v == "now") == "now"
+                    await probe.publish("chargebus/test/in", "hello")
+                    assert await asyncio.wait_for(received.get(), 5) == "hello"
+        finally:
+            await bus.stop()
+    # one line when the broker goes, one summary when it is back — not one per retry
+    outage = [e for e in logs if str(e["event"]).startswith("broker")][:3]
+    assert [e["event"] for e in outage] == [
+        "broker connection lost",
+        "broker reconnected",
+        "broker connection lost",  # the test's second broker stopping before the bus
+    ], outage
+    assert outage[1]["attempts"] >= 3
 
 
 async def test_events_published_while_the_broker_is_down_are_delivered(tmp_path: Path) -> None:
