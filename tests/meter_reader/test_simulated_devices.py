@@ -155,7 +155,8 @@ async def test_service_publishes_the_demo_home_and_survives_an_outage(
             assert await probe.wait_state("site/battery/devices/1/name", bool) == "battery"
             assert await probe.wait_state("site/pv/1/title", bool) == "PV inverter (SunSpec)"
             grid_topic = f"{mqtt_settings.internal}/meters/grid"
-            assert json.loads(probe.values[grid_topic])["power_w"] == pytest.approx(state.grid_w, abs=0.01)
+            reading = json.loads(await probe.wait_value(grid_topic, bool))
+            assert reading["power_w"] == pytest.approx(state.grid_w, abs=0.01)
 
             await home.stop()  # the whole house goes off the network
             for key in ("site/grid/error", "site/pv/1/error", "site/battery/devices/1/error"):
