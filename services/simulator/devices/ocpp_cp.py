@@ -223,7 +223,12 @@ class SimulatedChargePoint:
             await asyncio.sleep(min(self._heartbeat_s, 1.0))
         self._status_sent = None
         while not serving.done():
-            await self._step(endpoint)
+            step = asyncio.create_task(self._step(endpoint))
+            await asyncio.wait({step, serving}, return_when=asyncio.FIRST_COMPLETED)
+            if not step.done():  # the connection ended under a call in flight: its answer never comes
+                await cancel_and_wait([step])
+                return
+            step.result()
             await asyncio.wait({serving}, timeout=LOOP_S)
 
     async def _step(self, endpoint: OcppEndpoint) -> None:
