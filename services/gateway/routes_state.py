@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -16,6 +15,7 @@ from services.gateway.errors import ApiError
 from services.gateway.jq_eval import JqBusy, JqError, JqThrottled
 from services.gateway.owner import OWNER
 from services.gateway.responses import result
+from services.gateway.state_store import StateSnapshot
 from shared.messages import TariffUsage
 
 router = APIRouter()
@@ -38,13 +38,11 @@ def strip_result_prefix(expression: str) -> str:
     return expression
 
 
-async def run_jq(request: Request, ctx: GatewayContext, expression: str, document: Any) -> Any:
-    """Exactly one result of ``expression`` on ``document``; :class:`ApiError` 400 for a bad program,
-    429 for a client over its share, 503 when every evaluator is busy."""
+async def run_jq(request: Request, ctx: GatewayContext, expression: str, snapshot: StateSnapshot) -> Any:
+    """Exactly one result of ``expression`` on the snapshot's document; :class:`ApiError` 400 for a bad
+    program, 429 for a client over its share, 503 when every evaluator is busy."""
     try:
-        return await ctx.jq.evaluate(
-            client_key(request), strip_result_prefix(expression), document, json.dumps(document).encode()
-        )
+        return await ctx.jq.evaluate(client_key(request), expression, snapshot.document, snapshot.body)
     except JqThrottled as error:
         raise ApiError(429, str(error), retry_after_s=error.retry_after_s) from None
     except JqBusy as error:
@@ -53,45 +51,69 @@ async def run_jq(request: Request, ctx: GatewayContext, expression: str, documen
         raise ApiError(400, str(error)) from None
 
 
-@router.get("/state", operation_id="getState", tags=["general"])
-async def get_state(request: Request, ctx: Ctx, jq: Annotated[str | None, Query()] = None) -> JSONResponse:
-    """The whole state; ``jq`` filters it to exactly one value."""
-    state = ctx.store.api_state()
-    if jq is not None and jq != "":
-        return result(request, await run_jq(request, ctx, jq, state))
-    return result(request, state)
+def not_ready(snapshot: StateSnapshot) -> ApiError:
+    """503 while the tree lacks part of the configured system (the reason names what)."""
+    return ApiError(503, f"starting: waiting for {', '.join(snapshot.missing)} from the bus", retry_after_s=1)
 
 
-def health_problem(ctx: GatewayContext, now: datetime) -> str | None:
-    """Why the system is unhealthy, or None: the optimizer must be online and the tree fresh."""
+@router.get("/state", operation_id="getState", tags=["general"], response_model=None)
+async def get_state(request: Request, ctx: Ctx, jq: Annotated[str | None, Query()] = None) -> Response:
+    """The whole state (the current snapshot's bytes); ``jq`` filters it to exactly one value. 503 until
+    the configured site, loadpoints and vehicles have arrived."""
+    snapshot = ctx.store.snapshot()
+    if not snapshot.ready:
+        raise not_ready(snapshot)
+    expression = strip_result_prefix(jq or ".")
+    if expression == ".":
+        body = snapshot.response_body(ctx.config.gateway.wrap_result)
+        return Response(body, media_type="application/json")
+    return result(request, await run_jq(request, ctx, expression, snapshot))
+
+
+def health_problems(ctx: GatewayContext, now: datetime) -> list[str]:
+    """Everything that is wrong, most fundamental first; empty when healthy: the broker connected, the
+    configured system complete in the tree, the optimizer online and its tree fresh, and no service
+    offline or reporting problems."""
     if not ctx.bus.connected.is_set():
-        return "gateway is not connected to the MQTT broker"
-    online = ctx.store.service_online(OWNER)
+        return ["gateway is not connected to the MQTT broker"]
+    store = ctx.store
+    snapshot = store.snapshot()
+    problems: list[str] = []
+    if not snapshot.ready:
+        problems.append(not_ready(snapshot).message)
+    online = store.service_online(OWNER)
     if online is None:
-        return f"{OWNER} has not reported its status"
-    if not online:
-        return f"{OWNER} is offline"
-    updated = ctx.store.updated()
-    if updated is None:
-        return "no state update received yet"
-    max_age = max(MIN_HEALTH_AGE_S, 3 * ctx.config.optimizer.interval_s)
-    age = (now - updated).total_seconds()
-    if age > max_age:
-        return f"state is stale: last update {age:.0f} s ago (limit {max_age:.0f} s)"
-    return None
+        problems.append(f"{OWNER} has not reported its status")
+    elif not online:
+        problems.append(f"{OWNER} is offline")
+    elif snapshot.updated is None:
+        problems.append("no state update received yet")
+    else:
+        max_age = max(MIN_HEALTH_AGE_S, 3 * ctx.config.optimizer.interval_s)
+        age = (now - snapshot.updated).total_seconds()
+        if age > max_age:
+            problems.append(f"state is stale: last update {age:.0f} s ago (limit {max_age:.0f} s)")
+    for service, status in sorted(store.services.items()):
+        if status.state != "online":
+            if service != OWNER:
+                problems.append(f"{service} is offline")
+            continue
+        reported = [*getattr(status, "problems", ()), *([status.error] if status.error else [])]
+        problems.extend(f"{service}: {problem}" for problem in reported)
+    return problems
 
 
 @router.get("/health", operation_id="healthCheck", tags=["general"], response_model=None)
-def health(ctx: Ctx) -> Response:
-    """200 ``OK`` when the optimizer runs and state is fresh, else 503 with the reason."""
-    problem = health_problem(ctx, datetime.now(UTC))
-    if problem is not None:
-        return JSONResponse({"error": problem}, status_code=503)
+async def health(ctx: Ctx) -> Response:
+    """200 ``OK`` when everything runs as it should, else 503 with every reason."""
+    problems = health_problems(ctx, datetime.now(UTC))
+    if problems:
+        return JSONResponse({"error": "; ".join(problems), "problems": problems}, status_code=503)
     return PlainTextResponse("OK")
 
 
 @router.get("/tariff/{type}", operation_id="getTariffInfo", tags=["tariffs"])
-def tariff(request: Request, ctx: Ctx, type: str) -> JSONResponse:
+async def tariff(request: Request, ctx: Ctx, type: str) -> JSONResponse:
     """The full rate series the tariff-fetcher published for this usage."""
     if type not in {u.value for u in TariffUsage}:
         raise ApiError(404, "tariff not available")

@@ -17,7 +17,7 @@ from services.gateway.events import EventWriter
 from services.gateway.fleet.lifecycle import gateway_fleet
 from services.gateway.integrations import Integrations
 from services.gateway.jq_eval import JqGate
-from services.gateway.state_store import StateStore
+from services.gateway.state_store import Expected, StateStore
 from shared.bus import Bus, BusMessage
 from shared.config import Config
 from shared.db import open_database
@@ -57,7 +57,8 @@ def build_context(config: Config, bus: Bus, recent: RecentLines | None = None) -
     secret = config.gateway.jwt_secret.get_secret_value() if config.gateway.jwt_secret else None
     sessions_changed = asyncio.Event()
     writer = EventWriter(engine, get_logger(SERVICE, component="events"), sessions_changed=sessions_changed)
-    store = StateStore(bus.state_root, bus.topics.root)
+    expected = Expected(loadpoints=len(config.loadpoints), vehicles=tuple(v.name for v in config.vehicles))
+    store = StateStore(bus.state_root, expected)
     return GatewayContext(
         config=config,
         bus=bus,

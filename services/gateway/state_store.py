@@ -1,10 +1,13 @@
-"""The gateway's picture of the evcc state tree, decoded into the typed schema.
+"""The gateway's picture of the evcc state tree, decoded into the typed schema, served as immutable snapshots.
 
-Every retained ``<root>/...`` topic is kept as raw text; the typed views (``SiteState``, one
-``LoadpointState`` per 1-based id, one ``VehicleState`` per name) are decoded lazily from it and cached per
-scope until a topic of that scope changes. ``/api/state`` and the websocket are built from those views, so
-the gateway never hand-parses a payload. Listeners (websocket clients) receive flattened ``{key: value}``
-changes in evcc's websocket key scheme.
+Every retained ``<root>/...`` topic is kept as raw text (only ever touched on the event loop that feeds the
+store). After a change the store builds a new :class:`StateSnapshot` — the typed views (``SiteState``, one
+``LoadpointState`` per 1-based id, one ``VehicleState`` per name, each decoded only when a topic of its
+scope changed), the ``/api/state`` document and its JSON bytes — and swaps it in with one assignment.
+Readers, on whatever thread, only ever see a whole snapshot: never a half-applied change, never a dict that
+changes under them. Changes arriving together are coalesced into one snapshot (one build per turn of the
+event loop). Listeners (websocket clients) receive flattened ``{key: value}`` changes in evcc's websocket
+key scheme.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -55,17 +60,110 @@ def flatten_ws(state: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class StateStore:
-    """Raw topics plus decoded, cached views; feed it with :meth:`on_message`."""
+@dataclass(frozen=True)
+class Expected:
+    """What the configuration says the tree must hold before the gateway is ready."""
 
-    def __init__(self, root: str, internal: str) -> None:
+    loadpoints: int = 0
+    vehicles: Sequence[str] = ()
+
+
+def _count(raw: str | None) -> int | None:
+    """A count topic's value (``<root>/loadpoints``), None when absent or not a small whole number."""
+    if raw is None or not raw.isdigit() or len(raw) > 4:
+        return None
+    return int(raw)
+
+
+def _unix_time(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        return datetime.fromtimestamp(float(raw), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _first_error(error: ValidationError) -> str:
+    """The first problem of a validation error, short (``state: Input should be 'online' or 'offline'``)."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ())) or "payload"
+    return f"{where}: {first.get('msg', 'invalid')}"[:200]
+
+
+def _dumps(value: Any) -> bytes:
+    """JSON as the API serves it (what Starlette's JSONResponse writes)."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class StateSnapshot:
+    """One consistent picture of the tree, built once and never changed afterwards."""
+
+    version: int
+    site: SiteState
+    loadpoints: Mapping[int, LoadpointState]
+    vehicles: Mapping[str, VehicleState]
+    updated: datetime | None
+    document: Mapping[str, Any]
+    """The ``/api/state`` value: site keys flat, ``loadpoints`` as a 0-based array, ``vehicles`` by name.
+    Shared by every reader: treat it as read-only."""
+    body: bytes
+    """``document`` as JSON."""
+    wrapped: bytes
+    """``{"result": document}`` as JSON."""
+    missing: tuple[str, ...]
+    """What the tree still lacks of the configured site, loadpoints and vehicles (empty: complete)."""
+    ready: bool
+    """The tree was complete in this or an earlier snapshot (readiness does not flap afterwards)."""
+
+    def response_body(self, wrap: bool) -> bytes:
+        return self.wrapped if wrap else self.body
+
+
+def missing_parts(
+    site: SiteState,
+    loadpoints: Mapping[int, LoadpointState],
+    vehicles: Mapping[str, VehicleState],
+    counts: tuple[int | None, int | None],
+    expected: Expected,
+) -> tuple[str, ...]:
+    """What keeps the tree from being complete: the optimizer's first full publish (``startupCompleted``),
+    every configured (and every counted) loadpoint with its mode, every vehicle it counts (the configured
+    ones while it has not said how many)."""
+    missing: list[str] = []
+    if site.startupCompleted is not True:
+        missing.append("the site")
+    loadpoint_count, vehicle_count = counts
+    wanted_loadpoints = max(expected.loadpoints, loadpoint_count or 0)
+    absent = [n for n in range(1, wanted_loadpoints + 1) if n not in loadpoints or loadpoints[n].mode is None]
+    if absent:
+        missing.append("loadpoint " + ", ".join(str(n) for n in absent))
+    if vehicle_count is None:
+        names = [name for name in expected.vehicles if name not in vehicles]
+        if names:
+            missing.append("vehicle " + ", ".join(names))
+    elif len(vehicles) < vehicle_count:
+        missing.append(f"{vehicle_count - len(vehicles)} of {vehicle_count} vehicles")
+    return tuple(missing)
+
+
+class StateStore:
+    """Raw topics in, immutable snapshots out; feed it with the ``on_*`` methods from one event loop."""
+
+    def __init__(self, root: str, expected: Expected | None = None) -> None:
         self.tree = Tree(root)
         self.root = self.tree.root
-        self.internal = internal.strip("/")
+        self.expected = expected or Expected()
         self.topics: dict[str, str] = {}
-        self.services: dict[str, ServiceStatus] = {}
-        self.tariffs: dict[str, RateSeries] = {}
-        self._cache: dict[str, Any] = {}
+        self.services: Mapping[str, ServiceStatus] = MappingProxyType({})
+        self.tariffs: Mapping[str, RateSeries] = MappingProxyType({})
+        self._scopes: dict[str, BaseModel] = {}
+        self._encoded: dict[str, dict[str, Any]] = {}
+        self._dirty = False
+        self._build_scheduled = False
+        self._ever_ready = False
+        self._snapshot = self._build(0)
         self._listeners: list[Listener] = []
         self._last_flat: dict[str, Any] = {}
         self._flush_scheduled = False
@@ -87,32 +185,124 @@ class StateStore:
             self.topics[topic] = payload
         scope = self.tree.scope_of(topic)
         if scope is not None:
-            self._cache.pop(scope, None)
-        self._cache.pop("api", None)
-        self._schedule_flush()
-        self._wake()
+            self._scopes.pop(scope, None)
+            self._encoded.pop(scope, None)
+        self._dirty = True
+        self._schedule_build()
 
     def on_service_status(self, service: str, payload: bytes) -> None:
+        """A service's retained status. An invalid payload is logged and ignored: the last valid status
+        stays. An empty one deletes the retained status: a service last seen offline is forgotten (it was
+        removed), one last seen online is kept — anyone may clear a retained topic, and a live service still
+        says when it goes (its last will)."""
         if not payload:
-            self.services.pop(service, None)
+            last = self.services.get(service)
+            if last is None:
+                return
+            if last.state == "online":
+                self.log.warning("retained status of an online service deleted; keeping it", service=service)
+                return
+            self.services = MappingProxyType({k: v for k, v in self.services.items() if k != service})
             self._wake()
             return
         try:
-            self.services[service] = ServiceStatus.model_validate_json(payload)
+            status = ServiceStatus.model_validate_json(payload)
         except ValidationError as error:
-            self.log.warning("bad service status ignored", service=service, error=str(error))
+            self.log.warning(
+                "invalid service status ignored; keeping the last valid one",
+                service=service,
+                error=_first_error(error),
+                bytes=len(payload),
+            )
+            return
+        self.services = MappingProxyType({**self.services, service: status})
         self._wake()
 
     def on_tariff(self, usage: str, payload: bytes) -> None:
         if not payload:
-            self.tariffs.pop(usage, None)
-            self._wake()
+            if usage in self.tariffs:
+                self.tariffs = MappingProxyType({k: v for k, v in self.tariffs.items() if k != usage})
+                self._wake()
             return
         try:
-            self.tariffs[usage] = RateSeries.model_validate_json(payload)
+            series = RateSeries.model_validate_json(payload)
         except ValidationError as error:
-            self.log.warning("bad rate series ignored", usage=usage, error=str(error))
+            self.log.warning("bad rate series ignored", usage=usage, error=_first_error(error))
+            return
+        self.tariffs = MappingProxyType({**self.tariffs, usage: series})
         self._wake()
+
+    # --- snapshots ------------------------------------------------------------------------------------
+
+    def snapshot(self) -> StateSnapshot:
+        """The current snapshot (a plain attribute read: safe from any thread)."""
+        return self._snapshot
+
+    def _schedule_build(self) -> None:
+        if self._build_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # fed without a loop (tools, tests): build at once
+            self._publish()
+            return
+        self._build_scheduled = True
+        loop.call_soon(self._publish)
+
+    def _publish(self) -> None:
+        self._build_scheduled = False
+        if not self._dirty:
+            return
+        self._dirty = False
+        self._snapshot = self._build(self._snapshot.version + 1)
+        self._schedule_flush()
+        self._wake()
+
+    def _view(self, model: type[M], scope: str) -> M:
+        cached = self._scopes.get(scope)
+        if not isinstance(cached, model):
+            cached = decode_lenient(model, self.topics, self.tree.scope(scope))
+            self._scopes[scope] = cached
+        return cached
+
+    def _encoded_view(self, scope: str, view: BaseModel) -> dict[str, Any]:
+        cached = self._encoded.get(scope)
+        if cached is None:
+            cached = self._encoded[scope] = encode_api(view)
+        return cached
+
+    def _build(self, version: int) -> StateSnapshot:
+        site = self._view(SiteState, SITE)
+        ids = sorted(
+            int(n) for n in self.tree.children(self.topics, LOADPOINTS) if n.isdigit() and 1 <= int(n) <= 9999
+        )
+        loadpoints = {n: self._view(LoadpointState, loadpoint_scope(n)) for n in ids}
+        names = sorted(self.tree.children(self.topics, VEHICLES))
+        vehicles = {name: self._view(VehicleState, vehicle_scope(name)) for name in names}
+        document: dict[str, Any] = dict(self._encoded_view(SITE, site))
+        document["loadpoints"] = [self._encoded_view(loadpoint_scope(n), loadpoints[n]) for n in ids]
+        document["vehicles"] = {n: self._encoded_view(vehicle_scope(n), vehicles[n]) for n in names}
+        body = _dumps(document)
+        counts = (
+            _count(self.topics.get(self.tree.loadpoint_count)),
+            _count(self.topics.get(self.tree.vehicle_count)),
+        )
+        missing = missing_parts(site, loadpoints, vehicles, counts, self.expected)
+        if not missing and not self._ever_ready:
+            self._ever_ready = True
+            self.log.info("state complete", loadpoints=len(loadpoints), vehicles=len(vehicles))
+        return StateSnapshot(
+            version=version,
+            site=site,
+            loadpoints=MappingProxyType(loadpoints),
+            vehicles=MappingProxyType(vehicles),
+            updated=_unix_time(self.topics.get(self.tree.updated)),
+            document=document,
+            body=body,
+            wrapped=b'{"result":' + body + b"}",
+            missing=missing,
+            ready=self._ever_ready,
+        )
 
     # --- waiting (tests, startup) -----------------------------------------------------------------------
 
@@ -121,7 +311,7 @@ class StateStore:
         self._changed = asyncio.Event()
 
     async def wait_for(self, predicate: Callable[[StateStore], bool], timeout: float = 10.0) -> None:
-        """Return once ``predicate(self)`` holds, re-checked after every input message."""
+        """Return once ``predicate(self)`` holds, re-checked after every new snapshot or status."""
 
         async def loop() -> None:
             while not predicate(self):
@@ -129,79 +319,35 @@ class StateStore:
 
         await asyncio.wait_for(loop(), timeout)
 
-    # --- typed views ----------------------------------------------------------------------------------
-
-    def _cached(self, scope: str, build: Callable[[], Any]) -> Any:
-        if scope not in self._cache:
-            self._cache[scope] = build()
-        return self._cache[scope]
+    # --- typed views of the current snapshot ------------------------------------------------------------
 
     def site(self) -> SiteState:
-        result: SiteState = self._cached(
-            SITE, lambda: decode_lenient(SiteState, self.topics, self.tree.site())
-        )
-        return result
+        return self._snapshot.site
 
     def loadpoint_ids(self) -> list[int]:
-        names = self.tree.children(self.topics, LOADPOINTS)
-        return sorted(int(name) for name in names if name.isdigit() and int(name) >= 1)
+        return list(self._snapshot.loadpoints)
 
     def loadpoint(self, lp_id: int) -> LoadpointState | None:
-        if lp_id not in self.loadpoint_ids():
-            return None
-        scope = loadpoint_scope(lp_id)
-        result: LoadpointState = self._cached(
-            scope, lambda: decode_lenient(LoadpointState, self.topics, self.tree.scope(scope))
-        )
-        return result
+        return self._snapshot.loadpoints.get(lp_id)
 
     def vehicle_names(self) -> list[str]:
-        return sorted(self.tree.children(self.topics, VEHICLES))
+        return list(self._snapshot.vehicles)
 
     def vehicle(self, name: str) -> VehicleState | None:
-        if name not in self.vehicle_names():
-            return None
-        scope = vehicle_scope(name)
-        result: VehicleState = self._cached(
-            scope, lambda: decode_lenient(VehicleState, self.topics, self.tree.scope(scope))
-        )
-        return result
+        return self._snapshot.vehicles.get(name)
 
     def updated(self) -> datetime | None:
         """``<root>/updated``: when the owner last changed the tree."""
-        raw = self.topics.get(self.tree.updated)
-        if not raw:
-            return None
-        try:
-            return datetime.fromtimestamp(float(raw), tz=UTC)
-        except (ValueError, OverflowError):
-            return None
+        return self._snapshot.updated
 
     def service_online(self, service: str) -> bool | None:
         """True/False from the service's status topic, None when it never said anything."""
         status = self.services.get(service)
         return None if status is None else status.state == "online"
 
-    def api_state(self) -> dict[str, Any]:
-        """``/api/state``: site keys flat, ``loadpoints`` as a 0-based array, ``vehicles`` by name."""
-
-        def build() -> dict[str, Any]:
-            state = encode_api(self.site())
-            loadpoints = []
-            for lp_id in self.loadpoint_ids():
-                loadpoint = self.loadpoint(lp_id)
-                loadpoints.append(encode_api(loadpoint) if loadpoint is not None else {})
-            state["loadpoints"] = loadpoints
-            vehicles = {}
-            for name in self.vehicle_names():
-                vehicle = self.vehicle(name)
-                if vehicle is not None:
-                    vehicles[name] = encode_api(vehicle)
-            state["vehicles"] = vehicles
-            return state
-
-        result: dict[str, Any] = self._cached("api", build)
-        return result
+    def api_state(self) -> Mapping[str, Any]:
+        """``/api/state`` of the current snapshot."""
+        return self._snapshot.document
 
     # --- change notification ---------------------------------------------------------------------------
 
@@ -217,13 +363,12 @@ class StateStore:
 
     def welcome(self) -> dict[str, Any]:
         """The full flattened state (the websocket welcome message)."""
-        return flatten_ws(self.api_state())
+        return flatten_ws(self._snapshot.document)
 
     def _schedule_flush(self) -> None:
-        # Coalesce what arrives within WS_BATCH_S (a retained tree is hundreds of messages, and the services
-        # publish every second) into one diff: each diff rebuilds and compares the whole state.
-        # Without a listener there is nobody to tell: rebuilding and diffing the whole state on every message
-        # kept the event loop busy (it delayed REST requests and the bus by hundreds of ms under load).
+        # Coalesce the snapshots of WS_BATCH_S (a retained tree is hundreds of messages, and the services
+        # publish every second) into one diff: each diff compares the whole flattened state. Without a
+        # listener there is nobody to tell.
         if self._flush_scheduled or not self._listeners:
             return
         try:

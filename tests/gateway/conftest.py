@@ -20,7 +20,10 @@ from services.gateway.service import build_context, close_context, make_server, 
 from shared.bus import Bus
 from shared.config import Config, LoadpointConfig, MqttSettings, VehicleConfig, parse_config
 from shared.messages import Reply, Request
+from shared.state import LoadpointState, SiteState, VehicleState
+from shared.tree import loadpoint_scope, vehicle_scope
 from tests.support.broker import free_port
+from tests.support.tree import publish_as_owners
 
 
 def gateway_config(mqtt: MqttSettings, tmp_path: Path, **gateway: Any) -> Config:
@@ -79,6 +82,16 @@ async def running_gateway(config: Config, engine_url: str | None = None) -> Asyn
     await close_context(ctx)
 
 
+async def publish_complete_tree(bus: Bus, config: Config) -> None:
+    """What the optimizer publishes before the gateway is ready: every configured loadpoint's mode, every
+    configured vehicle, then the site's ``startupCompleted``."""
+    for n, loadpoint in enumerate(config.loadpoints, start=1):
+        await publish_as_owners(bus, loadpoint_scope(n), LoadpointState(mode=loadpoint.mode))
+    for vehicle in config.vehicles:
+        await publish_as_owners(bus, vehicle_scope(vehicle.name), VehicleState(title=vehicle.title))
+    await publish_as_owners(bus, "site", SiteState(startupCompleted=True))
+
+
 @pytest.fixture
 def config(mqtt_settings: MqttSettings, tmp_path: Path) -> Config:
     return gateway_config(mqtt_settings, tmp_path)
@@ -129,3 +142,11 @@ async def fake_owner(config: Config, gateway: RunningGateway, service: str) -> A
 async def owner(config: Config, gateway: RunningGateway) -> AsyncIterator[FakeOwner]:
     async with fake_owner(config, gateway, "optimizer") as fake:
         yield fake
+
+
+@pytest.fixture
+async def ready(config: Config, gateway: RunningGateway, owner: FakeOwner) -> FakeOwner:
+    """The owner has published the complete tree: ``/api/state`` serves."""
+    await publish_complete_tree(owner.bus, config)
+    await gateway.store.wait_for(lambda s: s.snapshot().ready)
+    return owner

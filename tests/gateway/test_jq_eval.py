@@ -16,7 +16,7 @@ import pytest
 from services.gateway.jq_eval import JqBusy, JqError, JqGate, simple_path
 from shared.config import Config, JqSettings, MqttSettings
 from shared.jq_sandbox import JqTimeout
-from tests.gateway.conftest import RunningGateway, gateway_config, running_gateway
+from tests.gateway.conftest import FakeOwner, RunningGateway, gateway_config, running_gateway
 from tests.shared.test_jq_sandbox import ESCAPES, SECRET
 from tests.support.broker import wait_for
 
@@ -69,7 +69,7 @@ async def gateway(config: Config, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
         yield running
 
 
-async def test_the_jwt_secret_stays_secret(gateway: RunningGateway) -> None:
+async def test_the_jwt_secret_stays_secret(gateway: RunningGateway, ready: FakeOwner) -> None:
     assert gateway.ctx.auth.secret() == SECRET
     bodies = []
     for program in [*ESCAPES, ".result | env", ".result | $ENV.CHARGEBUS_GATEWAY__JWT_SECRET"]:
@@ -81,7 +81,9 @@ async def test_the_jwt_secret_stays_secret(gateway: RunningGateway) -> None:
     assert env.json() == {"result": {}}
 
 
-async def test_runaway_programs_get_refused_fast_and_plain_reads_stay_fast(gateway: RunningGateway) -> None:
+async def test_runaway_programs_get_refused_fast_and_plain_reads_stay_fast(
+    gateway: RunningGateway, ready: FakeOwner
+) -> None:
     # 50 clients at once send a program that never ends (all from 127.0.0.1, so one client's share).
     async with httpx.AsyncClient(base_url=gateway.base_url, timeout=10) as abusers:
         storm = [

@@ -14,11 +14,12 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from services.gateway.statistics import Figures, compute_statistics, publish_statistics
+from shared.bus import Bus
 from shared.config import Config
 from shared.db import ChargerStatusLog, CommandLog, make_engine
 from shared.messages import ChargerStatusChanged, ChargeStatus, CommandApplied, CommandReason, SessionEvent
 from shared.state import StatisticsPeriod
-from tests.gateway.conftest import running_gateway
+from tests.gateway.conftest import publish_complete_tree, running_gateway
 from tests.support.probe import Probe
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -257,6 +258,10 @@ async def test_statistics_reach_the_state_after_sessions_change(config: Config, 
         await gw.store.wait_for(
             lambda s: (s.site().statistics.total or StatisticsPeriod()).solarPercentage == 50
         )
+        owner = config.mqtt.model_copy(update={"client_id": f"owner-{uuid.uuid4().hex[:8]}"})
+        async with Bus(owner, "optimizer") as bus:
+            await publish_complete_tree(bus, config)
+            await gw.store.wait_for(lambda s: s.snapshot().ready)
         state = (await gw.client.get("/api/state", params={"jq": ".statistics"})).json()["result"]
         assert state["30d"]["chargedKWh"] == 8.0 and state["total"]["solarPercentage"] == 50.0
         stop.set()

@@ -8,13 +8,14 @@ from shared.bus import Bus
 from shared.config import Config
 from shared.messages import Reply, Request
 from shared.state import ChargeMode, GridState, LoadpointState, SiteState, VehicleState
-from tests.gateway.conftest import FakeOwner, RunningGateway
+from tests.gateway.conftest import FakeOwner, RunningGateway, publish_complete_tree
 from tests.support.probe import Probe
 from tests.support.tree import publish_as_owners
 
 
 async def publish_home(owner: FakeOwner, gateway: RunningGateway) -> None:
     bus = owner.bus
+    await publish_complete_tree(bus, gateway.ctx.config)
     await publish_as_owners(
         bus, "site", SiteState(pvPower=5123.4567, grid=GridState(power=-1200.0), bufferSoc=50.0)
     )
@@ -80,8 +81,13 @@ async def test_health_needs_online_optimizer_and_fresh_state(gateway: RunningGat
         await gateway.store.wait_for(lambda s: s.service_online("optimizer") is True)
         stale = await gateway.client.get("/api/health")
         assert stale.status_code == 503 and "update" in stale.json()["error"]
+        assert (
+            "starting: waiting for the site, loadpoint 1, vehicle ev1, ev2 from the bus"
+            in stale.json()["problems"]
+        )
+        await publish_complete_tree(optimizer, config)
         await optimizer.publish(f"{optimizer.state_root}/updated", str(int(time.time())))
-        await gateway.store.wait_for(lambda s: s.updated() is not None)
+        await gateway.store.wait_for(lambda s: s.updated() is not None and s.snapshot().ready)
         ok = await gateway.client.get("/api/health")
         assert (ok.status_code, ok.text) == (200, "OK")
     await gateway.store.wait_for(lambda s: s.service_online("optimizer") is False)
