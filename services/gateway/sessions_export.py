@@ -1,11 +1,13 @@
 """Charging sessions as evcc serves them (reference §6.3): the JSON objects, the CSV export (UTF-8 BOM,
-comma separator, English or German captions, floats to 4 decimals, local times, Go durations), the
-language choice and the file names. Pure functions; the routes do the I/O."""
+comma separator, English or German captions, floats to 4 decimals, local times, Go durations, no cell a
+spreadsheet would run as a formula), the language choice and the file names. Pure functions; the routes do
+the I/O."""
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -120,7 +122,28 @@ def session_json(row: ChargingSession, zone: tzinfo) -> dict[str, Any]:
     return out
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A cell starting with one of these is a formula to spreadsheet programs (OWASP CSV injection)."""
+
+
+def neutralised(text: str) -> str:
+    """``text`` as a cell no spreadsheet evaluates: a leading formula character gets a ``'`` before it,
+    except in plain numbers (``-12.5`` stays a number)."""
+    if not text.startswith(FORMULA_STARTS):
+        return text
+    try:
+        if math.isfinite(float(text)) and text.strip() == text:
+            return text
+    except ValueError:
+        pass
+    return "'" + text
+
+
 def csv_cell(column: Column, value: Any, zone: tzinfo) -> str:
+    return neutralised(_csv_text(column, value, zone))
+
+
+def _csv_text(column: Column, value: Any, zone: tzinfo) -> str:
     if value is None:
         return ""
     if column.kind == "time":

