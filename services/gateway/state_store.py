@@ -1,50 +1,158 @@
 """The gateway's picture of the evcc state tree, decoded into the typed schema, served as immutable snapshots.
 
-Every retained ``<root>/...`` topic is kept as raw text (only ever touched on the event loop that feeds the
-store). After a change the store builds a new :class:`StateSnapshot` — the typed views (``SiteState``, one
-``LoadpointState`` per 1-based id, one ``VehicleState`` per name, each decoded only when a topic of its
-scope changed), the ``/api/state`` document and its JSON bytes — and swaps it in with one assignment.
-Readers, on whatever thread, only ever see a whole snapshot: never a half-applied change, never a dict that
-changes under them. Changes arriving together are coalesced into one snapshot (one build per turn of the
-event loop). Listeners (websocket clients) receive flattened ``{key: value}`` changes in evcc's websocket
-key scheme.
+Every retained ``<root>/...`` topic is kept as raw text, indexed by scope (``site``, ``loadpoints/<id>``,
+``vehicles/<name>``) and field (the first segment below the scope); it is only ever touched on the event
+loop that feeds the store. What is derived from a field — its typed value, its ``/api/state`` value and its
+JSON — is computed once and kept until a topic of that field changes, so a new ``pvPower`` costs one field,
+not the whole tree (the tariff forecasts alone are thousands of topics).
+
+After changes the store builds a new :class:`StateSnapshot` — the typed views (``SiteState``, one
+``LoadpointState`` per 1-based id, one ``VehicleState`` per name), the ``/api/state`` document and its JSON
+bytes — and swaps it in with one assignment. Readers, on whatever thread, only ever see a whole snapshot:
+never a half-applied change, never a dict that changes under them. Builds are coalesced: the first change
+after a quiet spell is built on the next turn of the event loop, a burst at most every
+:data:`BUILD_INTERVAL_S`. Listeners (websocket clients) receive flattened ``{key: value}`` changes in evcc's
+websocket key scheme.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, cast
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from shared.encoding import decode_fields, encode_api, ws_value
+from shared.encoding import (
+    MISSING,
+    always_present,
+    api_value,
+    decode_value,
+    go_json,
+    json_key,
+    mqtt_segment,
+    ws_value,
+)
 from shared.logging import get_logger
 from shared.messages import RateSeries, ServiceStatus
 from shared.state import LoadpointState, SiteState, VehicleState
-from shared.tree import LOADPOINTS, SITE, VEHICLES, Tree, loadpoint_scope, vehicle_scope
+from shared.tree import LOADPOINTS, SITE, VEHICLES, Tree
 
 WS_BATCH_S = 0.1
 """Websocket updates are batched over this many seconds (a dashboard does not need more)."""
+BUILD_INTERVAL_S = 0.05
+"""Snapshots of a burst of changes are built at most this often."""
 
 M = TypeVar("M", bound=BaseModel)
 Listener = Callable[[dict[str, Any]], None]
 
 
-def decode_lenient(model: type[M], topics: Mapping[str, str], prefix: str) -> M:
-    """Decode a partial state model field by field; a field with a bad payload is left out (and the rest
-    still served) instead of failing the whole scope."""
-    values = decode_fields(model, topics, prefix, skip_bad=True)
-    try:
-        return model.model_validate(values)
-    except ValidationError as error:
-        bad = {str(item["loc"][0]) for item in error.errors() if item["loc"]}
-        return model.model_validate({k: v for k, v in values.items() if k not in bad})
+@functools.cache
+def _adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    """Validates one field of ``model`` on its own (its type and constraints)."""
+    info = model.model_fields[name]
+    return TypeAdapter(cast(Any, Annotated[info.annotation, info]))
+
+
+@functools.cache
+def _segments(model: type[BaseModel]) -> dict[str, str]:
+    """Topic segment → field name."""
+    return {mqtt_segment(name, info): name for name, info in model.model_fields.items()}
+
+
+@dataclass(frozen=True)
+class _Field:
+    """What one field's topics decode to: the typed value (or MISSING) and its JSON member."""
+
+    value: Any
+    member: str | None
+    """``"key":value`` in the scope's JSON object; None when the field is left out."""
+    api: Any
+
+
+class _Scope(Generic[M]):
+    """The topics of one scope, by field, and what is derived from them (cached until a field changes)."""
+
+    def __init__(self, model: type[M], prefix: str) -> None:
+        self.model = model
+        self.prefix = prefix
+        self.topics: dict[str, dict[str, str]] = {}
+        self._fields: dict[str, _Field] = {}
+        self._view: M | None = None
+        self._document: dict[str, Any] | None = None
+        self._json: str | None = None
+
+    def change(self, segment: str, topic: str, payload: str | None) -> None:
+        """Set (or with None erase) one topic of field ``segment``."""
+        field_topics = self.topics.setdefault(segment, {})
+        if payload is None:
+            field_topics.pop(topic, None)
+            if not field_topics:
+                del self.topics[segment]
+        else:
+            field_topics[topic] = payload
+        self._fields.pop(segment, None)
+        self._view = self._document = self._json = None
+
+    def _field(self, name: str) -> _Field:
+        info = self.model.model_fields[name]
+        segment = mqtt_segment(name, info)
+        cached = self._fields.get(segment)
+        if cached is not None:
+            return cached
+        value: Any = MISSING
+        topics = self.topics.get(segment)
+        if topics:
+            try:
+                value = decode_value(info.annotation, info, topics, f"{self.prefix}/{segment}")
+                if value is not MISSING:
+                    value = _adapter(self.model, name).validate_python(value)
+            except (ValueError, TypeError, KeyError):  # a bad payload leaves the field out, not the scope
+                value = MISSING
+        key = json_key(name, info)
+        if value is not MISSING:
+            api = api_value(value)
+        elif always_present(info):
+            api = None
+        else:
+            cached = self._fields[segment] = _Field(MISSING, None, None)
+            return cached
+        cached = self._fields[segment] = _Field(value, f"{go_json(key)}:{go_json(api)}", api)
+        return cached
+
+    def view(self) -> M:
+        if self._view is None:
+            values = {
+                name: field.value
+                for name in self.model.model_fields
+                if (field := self._field(name)).value is not MISSING
+            }
+            self._view = self.model.model_construct(_fields_set=set(values), **values)
+        return self._view
+
+    def document(self) -> dict[str, Any]:
+        """The scope's ``/api/state`` object (shared by every snapshot until it changes: read-only)."""
+        if self._document is None:
+            self._document = {
+                json_key(name, self.model.model_fields[name]): field.api
+                for name in self.model.model_fields
+                if (field := self._field(name)).member is not None
+            }
+        return self._document
+
+    def json(self) -> str:
+        """:meth:`document` as the API writes it (``go_json``), assembled from the fields' JSON."""
+        if self._json is None:
+            members = [f.member for name in self.model.model_fields if (f := self._field(name)).member]
+            self._json = "{" + ",".join(members) + "}"
+        return self._json
 
 
 def flatten_ws(state: Mapping[str, Any]) -> dict[str, Any]:
@@ -75,6 +183,13 @@ def _count(raw: str | None) -> int | None:
     return int(raw)
 
 
+def _loadpoint_id(segment: str) -> int | None:
+    """A loadpoint id segment: ``1`` … ``9999``, written plainly (no sign, no leading zero, ASCII only)."""
+    if not (segment.isascii() and segment.isdigit()) or segment.startswith("0") or len(segment) > 4:
+        return None
+    return int(segment)
+
+
 def _unix_time(raw: str | None) -> datetime | None:
     if not raw:
         return None
@@ -89,11 +204,6 @@ def _first_error(error: ValidationError) -> str:
     first = error.errors()[0]
     where = ".".join(str(part) for part in first.get("loc", ())) or "payload"
     return f"{where}: {first.get('msg', 'invalid')}"[:200]
-
-
-def _dumps(value: Any) -> bytes:
-    """JSON as the API serves it (what Starlette's JSONResponse writes)."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True)
@@ -156,25 +266,29 @@ class StateStore:
         self.root = self.tree.root
         self.expected = expected or Expected()
         self.topics: dict[str, str] = {}
+        """Every retained topic of the tree (raw payloads)."""
         self.services: Mapping[str, ServiceStatus] = MappingProxyType({})
         self.tariffs: Mapping[str, RateSeries] = MappingProxyType({})
-        self._scopes: dict[str, BaseModel] = {}
-        self._encoded: dict[str, dict[str, Any]] = {}
+        self._site = _Scope(SiteState, self.tree.site())
+        self._loadpoints: dict[int, _Scope[LoadpointState]] = {}
+        self._vehicles: dict[str, _Scope[VehicleState]] = {}
         self._dirty = False
         self._build_scheduled = False
+        self._last_build = 0.0
         self._ever_ready = False
+        self.log = get_logger("gateway", component="state")
         self._snapshot = self._build(0)
         self._listeners: list[Listener] = []
         self._last_flat: dict[str, Any] = {}
         self._flush_scheduled = False
         self._changed = asyncio.Event()
-        self.log = get_logger("gateway", component="state")
 
     # --- input ----------------------------------------------------------------------------------------
 
     def on_state_topic(self, topic: str, payload: str) -> None:
         """A message below ``<root>/``; ``/set`` topics are requests to other services, not state."""
-        if self.tree.relative(topic) is None or self.tree.setter_path(topic) is not None:
+        relative = self.tree.relative(topic)
+        if relative is None or self.tree.setter_path(topic) is not None:
             return
         if payload == "":
             if self.topics.pop(topic, None) is None:
@@ -183,12 +297,33 @@ class StateStore:
             return
         else:
             self.topics[topic] = payload
-        scope = self.tree.scope_of(topic)
-        if scope is not None:
-            self._scopes.pop(scope, None)
-            self._encoded.pop(scope, None)
+        self._index(relative, topic, payload or None)
         self._dirty = True
         self._schedule_build()
+
+    def _index(self, relative: str, topic: str, payload: str | None) -> None:
+        parts = relative.split("/", 3)
+        scope: _Scope[Any] | None = None
+        if parts[0] == SITE and len(parts) > 1:
+            scope, segment = self._site, parts[1]
+        elif parts[0] == LOADPOINTS and len(parts) > 2 and _loadpoint_id(parts[1]) is not None:
+            lp = int(parts[1])
+            scope, segment = self._loadpoints.get(lp), parts[2]
+            if scope is None and payload is not None:
+                scope = self._loadpoints[lp] = _Scope(LoadpointState, self.tree.loadpoint(lp))
+        elif parts[0] == VEHICLES and len(parts) > 2 and parts[1]:
+            name = parts[1]
+            scope, segment = self._vehicles.get(name), parts[2]
+            if scope is None and payload is not None:
+                scope = self._vehicles[name] = _Scope(VehicleState, self.tree.vehicle(name))
+        if scope is None:
+            return
+        scope.change(segment, topic, payload)
+        if not scope.topics:  # the last topic of a loadpoint or vehicle is gone: so is it
+            if parts[0] == LOADPOINTS:
+                del self._loadpoints[int(parts[1])]
+            elif parts[0] == VEHICLES:
+                del self._vehicles[parts[1]]
 
     def on_service_status(self, service: str, payload: bytes) -> None:
         """A service's retained status. An invalid payload is logged and ignored: the last valid status
@@ -247,42 +382,37 @@ class StateStore:
             self._publish()
             return
         self._build_scheduled = True
-        loop.call_soon(self._publish)
+        wait = self._last_build + BUILD_INTERVAL_S - time.monotonic()
+        if wait > 0:
+            loop.call_later(wait, self._publish)
+        else:
+            loop.call_soon(self._publish)
 
     def _publish(self) -> None:
         self._build_scheduled = False
         if not self._dirty:
             return
         self._dirty = False
+        self._last_build = time.monotonic()
         self._snapshot = self._build(self._snapshot.version + 1)
         self._schedule_flush()
         self._wake()
 
-    def _view(self, model: type[M], scope: str) -> M:
-        cached = self._scopes.get(scope)
-        if not isinstance(cached, model):
-            cached = decode_lenient(model, self.topics, self.tree.scope(scope))
-            self._scopes[scope] = cached
-        return cached
-
-    def _encoded_view(self, scope: str, view: BaseModel) -> dict[str, Any]:
-        cached = self._encoded.get(scope)
-        if cached is None:
-            cached = self._encoded[scope] = encode_api(view)
-        return cached
-
     def _build(self, version: int) -> StateSnapshot:
-        site = self._view(SiteState, SITE)
-        ids = sorted(
-            int(n) for n in self.tree.children(self.topics, LOADPOINTS) if n.isdigit() and 1 <= int(n) <= 9999
-        )
-        loadpoints = {n: self._view(LoadpointState, loadpoint_scope(n)) for n in ids}
-        names = sorted(self.tree.children(self.topics, VEHICLES))
-        vehicles = {name: self._view(VehicleState, vehicle_scope(name)) for name in names}
-        document: dict[str, Any] = dict(self._encoded_view(SITE, site))
-        document["loadpoints"] = [self._encoded_view(loadpoint_scope(n), loadpoints[n]) for n in ids]
-        document["vehicles"] = {n: self._encoded_view(vehicle_scope(n), vehicles[n]) for n in names}
-        body = _dumps(document)
+        site = self._site.view()
+        ids = sorted(self._loadpoints)
+        names = sorted(self._vehicles)
+        loadpoints = {n: self._loadpoints[n].view() for n in ids}
+        vehicles = {name: self._vehicles[name].view() for name in names}
+        document: dict[str, Any] = dict(self._site.document())
+        document["loadpoints"] = [self._loadpoints[n].document() for n in ids]
+        document["vehicles"] = {name: self._vehicles[name].document() for name in names}
+        members = self._site.json()[1:-1]
+        parts = [members] if members else []
+        parts.append('"loadpoints":[' + ",".join(self._loadpoints[n].json() for n in ids) + "]")
+        vehicle_members = (f"{go_json(name)}:{self._vehicles[name].json()}" for name in names)
+        parts.append('"vehicles":{' + ",".join(vehicle_members) + "}")
+        body = ("{" + ",".join(parts) + "}").encode()
         counts = (
             _count(self.topics.get(self.tree.loadpoint_count)),
             _count(self.topics.get(self.tree.vehicle_count)),

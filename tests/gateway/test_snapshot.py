@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from services.gateway.state_store import Expected, StateStore
+from shared.encoding import go_json
 from shared.messages import ServiceStatus
 from shared.state import GridState, LoadpointState, SiteState, VehicleState
 from tests.gateway.conftest import FakeOwner, RunningGateway, publish_complete_tree
@@ -106,6 +107,8 @@ def test_readers_on_other_threads_never_see_a_changing_dict() -> None:
     for thread in threads:
         thread.join()
     assert errors == []
+    snapshot = store.snapshot()
+    assert snapshot.body == go_json(snapshot.document).encode()  # the bytes are exactly the document
     assert store.loadpoint(1) is not None and store.loadpoint(1).chargePower == n  # type: ignore[union-attr]
 
 
