@@ -42,8 +42,9 @@ async def publish(owner: FakeOwner, gateway: RunningGateway) -> None:
 
 
 async def test_state_websocket_and_mqtt_agree_byte_for_byte(
-    gateway: RunningGateway, owner: FakeOwner, probe: Probe
+    gateway: RunningGateway, ready: FakeOwner, probe: Probe
 ) -> None:
+    owner = ready
     await publish(owner, gateway)
     body = (await gateway.client.get("/api/state")).text
     for fragment in (

@@ -120,5 +120,5 @@ async def test_one_refusal_two_shapes(gateway: RunningGateway, owner: FakeOwner)
     assert fleet.status_code == 409
     assert fleet.headers["content-type"] == "application/problem+json"
     assert fleet.json()["detail"] == "busy" and fleet.headers["EvEnergy-Version"] == "2"
-    missing = await http.get("/api/state", params={"jq": "]["})
+    missing = await http.get("/api/sessions", params={"year": "]["})
     assert missing.status_code == 400 and "error" in missing.json()
