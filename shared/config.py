@@ -7,11 +7,21 @@ written into it. A bad file refuses to load with the dotted path of the offendin
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from shared.config_devices import ChargerConfig, MeterConfig, OcppSettings
@@ -176,6 +186,38 @@ class GatewaySettings(Strict):
     public_url: HttpUrlText | None = None
     """Where clients reach the gateway (e.g. ``https://energy.example.com`` behind a reverse proxy): the root
     of the fleet API's absolute links. Unset: the URL each request came in on."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Addresses or networks of reverse proxies whose ``X-Forwarded-For``/``-Proto`` are believed (the
+    client address for the login throttle, https for the ``Secure`` cookie). Empty: no forwarded header is
+    believed, from anywhere."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Origins (``https://dash.example.com``) whose pages may call the API cross-origin (no wildcard).
+    Empty: none."""
+    outbound_allow: list[str] = Field(default_factory=list)
+    """Internal networks (``192.168.1.0/24``) webhooks may deliver to; public addresses are always allowed,
+    loopback, link-local and private ones only when listed here."""
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024)
+    """Larger request bodies are refused with 413."""
+    max_url_bytes: int = Field(default=8 * 1024, ge=256, le=1024 * 1024)
+    """Longer request targets (path and query) are refused with 414."""
+
+    @field_validator("trusted_proxies", "outbound_allow")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or network: {value!r}") from None
+        return values
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, values: list[str]) -> list[str]:
+        for origin in values:
+            if not re.fullmatch(r"https?://[^/\s?#*]+", origin):
+                raise ValueError(f"not an origin (scheme://host[:port]): {origin!r}")
+        return values
 
 
 SimulatedModel = Literal[

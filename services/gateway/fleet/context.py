@@ -17,6 +17,7 @@ from services.gateway.fleet.problems import unavailable
 from services.gateway.fleet.ratelimit import Monotonic, RateLimiter
 from services.gateway.owner import OWNER, OwnerLink, ask_owner
 from shared.config import Config
+from shared.netguard import NetGuard, guard_from
 
 Clock = Callable[[], datetime]
 
@@ -49,11 +50,14 @@ class FleetContext:
     sync_interval_s: float = 5.0
     """How often sessions written by the gateway are picked up when no request asks first."""
     limiter: RateLimiter = field(init=False)
+    netguard: NetGuard = field(init=False)
+    """Where webhooks may go: public addresses, plus ``gateway.outbound_allow``."""
     outbox_ready: asyncio.Event = field(default_factory=asyncio.Event)
     """Set whenever a webhook message is queued, so the deliverer wakes without polling."""
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.monotonic)
+        self.netguard = guard_from(self.config.gateway.outbound_allow)
 
     def now(self) -> datetime:
         return self.clock()

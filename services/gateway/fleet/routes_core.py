@@ -7,6 +7,7 @@ import binascii
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
+import anyio.from_thread
 from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
@@ -30,6 +31,7 @@ from services.gateway.fleet.models import FleetUser, WebhookEndpoint
 from services.gateway.fleet.problems import forbidden, not_found, validation_failed
 from services.gateway.fleet.route import get_fleet
 from services.gateway.fleet.webhooks import EVENT_TYPES, new_secret
+from shared.netguard import BlockedTarget
 
 routes = Routes()
 oauth_routes = Routes(tags=["OAuth"])
@@ -151,6 +153,10 @@ def create_endpoint(
     unknown = [t for t in body.event_types if t not in EVENT_TYPES]
     if unknown:
         raise validation_failed({"event_types": [f"Unknown event type {t!r}." for t in unknown]}, "webhook")
+    try:
+        anyio.from_thread.run(fleet.netguard.check, str(body.url))
+    except BlockedTarget as blocked:
+        raise validation_failed({"url": [str(blocked)]}, "webhook") from None
     endpoint = WebhookEndpoint(
         id=new_id("whep", fleet.now()),
         user_id=principal.user_id,

@@ -176,7 +176,7 @@ async def run_deliverer(
 ) -> None:
     """Deliver until ``stop`` is set: wake when something is queued or the next retry falls due."""
     own = client is None
-    http = client or httpx.AsyncClient()
+    http = client or ctx.netguard.client()  # every connection checked, redirects included
     try:
         while not stop.is_set():
             ctx.outbox_ready.clear()

@@ -17,8 +17,10 @@ from services.gateway.fleet.context import WebhookPolicy
 from services.gateway.fleet.models import WebhookMessage
 from shared.config import Config
 from shared.db import ChargerStatusLog
+from shared.netguard import NetGuard, parse_networks
 from tests.gateway.fleet.conftest import ManualClock, running_fleet, serve
 from tests.gateway.fleet.test_vehicles_sessions import add_session, set_session
+from tests.support.broker import wait_for
 
 
 @dataclass
@@ -143,3 +145,40 @@ async def test_outbox_survives_a_restart(config: Config, clock: ManualClock) -> 
         with restarted.db() as db:
             row = db.exec(select(WebhookMessage)).one()
             assert row.delivered_at is not None and row.next_attempt_at is None and row.attempts == 2
+
+
+async def test_webhooks_cannot_target_internal_addresses(config: Config, clock: ManualClock) -> None:
+    """SSRF: a webhook to the gateway's own API (or any loopback, link-local or private address) is refused
+    when it is created, and a delivery whose target became internal is refused when it connects."""
+    receiver = Receiver()
+    strict = config.model_copy(update={"gateway": config.gateway.model_copy(update={"outbound_allow": []})})
+    async with serve(receiver.app()) as hook_base, running_fleet(strict, clock) as fleet:
+        headers = await fleet.headers("webhook:write webhook:read charging_session:read")
+        for target in (
+            "http://127.0.0.1:7070/api/residualpower/4242",
+            "http://[::ffff:127.0.0.1]:7070/api/residualpower/4242",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://192.168.1.1/",
+            f"{hook_base}/hook",
+        ):
+            refused = await fleet.http.post("/v2/webhook_endpoints", headers=headers, json={"url": target})
+            assert refused.status_code == 400, target
+            assert "not allowed" in refused.json()["field_errors"]["url"][0]
+        # Registered while the receiver's network was allowed; the deliverer, built with the configured
+        # (strict) guard, refuses to connect.
+        fleet.ctx.netguard = NetGuard(allow=parse_networks(["127.0.0.0/8"]))
+        created = await fleet.http.post(
+            "/v2/webhook_endpoints", headers=headers, json={"url": f"{hook_base}/hook"}
+        )
+        assert created.status_code == 201
+        add_session(fleet, "w-ssrf", charged_kwh=1.0)
+        await fleet.http.get("/v2/charging_sessions", headers=headers)
+
+        def refused_attempt() -> str | None:
+            with fleet.db() as db:
+                message = db.exec(select(WebhookMessage)).first()
+                return message.last_error if message is not None and message.attempts else None
+
+        await wait_for(lambda: refused_attempt() is not None)
+        assert "loopback address 127.0.0.1" in str(refused_attempt())
+    assert receiver.calls.empty()
