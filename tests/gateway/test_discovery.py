@@ -29,7 +29,7 @@ def ha_settings(settings: MqttSettings) -> HomeAssistantSettings:
 @contextlib.asynccontextmanager
 async def publisher(settings: MqttSettings) -> AsyncIterator[DiscoveryPublisher]:
     bus = Bus(settings, "gateway")
-    store = StateStore(bus.state_root, bus.topics.root)
+    store = StateStore(bus.state_root)
     wire_bus(bus, store, None)
     discovery = DiscoveryPublisher(ha_settings(settings), bus, store)
     discovery.attach()
