@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from shared.config_devices import ChargerConfig, MeterConfig, OcppSettings
+from shared.config_devices import ChargerConfig, MeterConfig, OcppSettings, VehicleSources
 from shared.config_integrations import HomeAssistantSettings, NotifySettings
 from shared.config_tariffs import TariffsConfig
 from shared.setters import values as bounds
@@ -114,6 +114,12 @@ class VehicleConfig(Strict):
     identifiers: list[str] = Field(default_factory=list)
     """RFID tags / charger identifiers that select this vehicle."""
     mode: ChargeMode | None = None
+    sources: VehicleSources | None = None
+    """Where its SoC, range and odometer come from (MQTT/HTTP; read by the meter-reader)."""
+    soc_timeout_s: float = Field(default=3600.0, gt=0)
+    """A pushed SoC (REST, ``vehicles/<name>/soc/set``) is stale this long after it arrived."""
+    interval_s: float = Field(default=30.0, gt=0)
+    """How often its sources are read."""
 
 
 class SiteConfig(Strict):

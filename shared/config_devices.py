@@ -210,6 +210,15 @@ class MeterConfig(Strict):
         return self
 
 
+class VehicleSources(Strict):
+    """A vehicle's values from MQTT topics or HTTP endpoints (e.g. an OEM bridge such as TeslaMate or
+    evcc's own vehicle API relayed to MQTT): SoC %, range km, odometer km."""
+
+    soc: Source
+    range: Source | None = None
+    odometer: Source | None = None
+
+
 class FailsafeConfig(Strict):
     """What the actuator does when commands stop arriving or the optimizer goes offline."""
 

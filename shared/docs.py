@@ -138,6 +138,11 @@ def _message_table() -> str:
             "retained; the offline form is the will",
         ),
         ("chargebus/meters/<meter>", messages.MeterReading, "retained, every poll"),
+        (
+            "chargebus/vehicles/<vehicle>",
+            messages.VehicleReading,
+            "retained; from vehicle sources and pushes",
+        ),
         ("chargebus/chargers/<loadpoint>/status", messages.ChargerStatus, "retained, every poll"),
         (
             "chargebus/chargers/<loadpoint>/command",

@@ -92,6 +92,24 @@ class MeterReading(Message):
     """Why the wanted battery mode is not applied (write refused, device away); retried with backoff."""
 
 
+class VehicleReading(Message):
+    """``chargebus/vehicles/<name>``: what is known of a vehicle's battery, from its source (retained).
+
+    ``source``: mqtt / http (a configured vehicle source) or push (``POST /api/vehicles/<name>/soc/<soc>``,
+    ``<root>/vehicles/<name>/soc/set``). ``timestamp`` is when the values were measured or pushed; a
+    reading past its timeout is republished ``stale`` and must not be acted on.
+    """
+
+    vehicle: str
+    soc_pct: float | None = Field(default=None, ge=0, le=100)
+    range_km: float | None = Field(default=None, ge=0)
+    odometer_km: float | None = Field(default=None, ge=0)
+    source: Literal["mqtt", "http", "push", "const"]
+    timestamp: AwareDatetime = Field(default_factory=utcnow)
+    stale: bool = False
+    error: str | None = None
+
+
 # --- chargers -----------------------------------------------------------------------------------------
 
 

@@ -17,6 +17,9 @@ class Topics:
     def meter(self, meter: str) -> str:
         return f"{self.root}/meters/{meter}"
 
+    def vehicle(self, name: str) -> str:
+        return f"{self.root}/vehicles/{name}"
+
     def charger_status(self, loadpoint: int) -> str:
         return f"{self.root}/chargers/{loadpoint}/status"
 
@@ -49,6 +52,10 @@ class Topics:
     @property
     def all_meters(self) -> str:
         return f"{self.root}/meters/+"
+
+    @property
+    def all_vehicles(self) -> str:
+        return f"{self.root}/vehicles/+"
 
     @property
     def all_charger_status(self) -> str:

@@ -18,12 +18,14 @@ from services.meter_reader.drivers import driver_for
 from services.meter_reader.drivers.custom import NoLink
 from services.meter_reader.poller import MeterPoller
 from services.meter_reader.site import SiteLayout, site_state
+from services.meter_reader.vehicles import VehicleSetters, VehicleSource
 from shared.bus import Bus, BusMessage
 from shared.config import Config
 from shared.devices.modbus import LinkPool, ModbusUnit
 from shared.devices.values import device_io
 from shared.logging import get_logger
-from shared.messages import MeterReading
+from shared.messages import MeterReading, VehicleReading
+from shared.setters.table import set_topics
 from shared.tree import SITE
 
 SERVICE = "meter-reader"
@@ -47,6 +49,18 @@ async def run(config: Config, stop: asyncio.Event) -> None:
     ]
     drivers = [driver_for(meter, io) for meter in config.meters]  # subscribes MQTT sources
     bus = Bus(config.mqtt, SERVICE)
+
+    async def publish_vehicle(reading: VehicleReading) -> None:
+        await bus.publish_model(bus.topics.vehicle(reading.vehicle), reading, retain=True)
+
+    vehicles = {
+        v.name: VehicleSource(v, io, publish_vehicle, log=get_logger(SERVICE, vehicle=v.name))
+        for v in config.vehicles
+    }
+    setters = VehicleSetters(vehicles, log)
+    for pattern in set_topics(bus.tree, SERVICE):
+        bus.on(pattern, setters.on_set(bus))
+    bus.serve_requests(setters.on_request)
     controllers: dict[str, BatteryModeController] = {}
 
     async def publish(result: MeterReading) -> None:
@@ -109,6 +123,8 @@ async def run(config: Config, stop: asyncio.Event) -> None:
                     group.create_task(poller.run(stop), name=f"meter-{poller.config.name}")
                 for name, control in controllers.items():
                     group.create_task(control.run(stop), name=f"battery-{name}")
+                for name, vehicle in vehicles.items():
+                    group.create_task(vehicle.run(stop), name=f"vehicle-{name}")
             await stop.wait()  # also with no meters configured: the site keys stay published until stop
         finally:
             pool.close()

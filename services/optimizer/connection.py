@@ -19,6 +19,8 @@ class Transition(StrEnum):
     """The first status since the optimizer started, with a vehicle connected."""
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"
+    IDENTIFIED = "identified"
+    """A connected charger reported a new identifier (an RFID card held to the box after plug-in)."""
 
 
 def transition(previous: ChargerStatus | None, status: ChargerStatus | None) -> Transition | None:
@@ -30,6 +32,8 @@ def transition(previous: ChargerStatus | None, status: ChargerStatus | None) -> 
         return Transition.CONNECTED
     if previous.connected and not status.connected:
         return Transition.DISCONNECTED
+    if status.connected and status.identifier and status.identifier != previous.identifier:
+        return Transition.IDENTIFIED
     return None
 
 
@@ -80,4 +84,6 @@ def apply_transition(
         return connected(settings, lp, status.identifier)
     if kind is Transition.DISCONNECTED:
         return disconnected(settings, defaults.loadpoints[lp], lp)
+    if kind is Transition.IDENTIFIED and identify_vehicle(settings, status.identifier) is not None:
+        return connected(settings, lp, status.identifier)
     return settings

@@ -44,6 +44,7 @@ from services.optimizer.snapshot import (
     planner_rates,
     site_inputs,
     site_meters_read,
+    vehicle_soc_pct,
 )
 from services.optimizer.state_view import LoadpointView, loadpoint_state, site_settings_state
 from shared.config import Config
@@ -172,7 +173,7 @@ def loadpoint_inputs(
         phases_switched=status.phases_switched,
         charge_power_w=charge_power_w(config, snapshot, lp_id),
         max_phase_current_a=max(currents) if currents else None,
-        vehicle_soc_pct=status.vehicle_soc_pct,
+        vehicle_soc_pct=vehicle_soc_pct(snapshot, status, lp.vehicle),
         session_energy_wh=session_energy_wh,
         physical_phases=facts.physical_phases,
         switchable=facts.switchable,

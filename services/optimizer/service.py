@@ -40,6 +40,7 @@ from shared.messages import (
     RateSeries,
     Reply,
     Request,
+    VehicleReading,
     utcnow,
 )
 from shared.setters.table import set_topics
@@ -125,6 +126,16 @@ class Optimizer:
             return
         reading = MeterReading.model_validate_json(message.payload)
         self.snapshot = self.snapshot.with_meter(reading)
+        await self.cycle(tick=False)
+
+    async def on_vehicle(self, message: BusMessage) -> None:
+        if not message.payload:
+            return
+        reading = VehicleReading.model_validate_json(message.payload)
+        if reading.vehicle not in self.settings.vehicles:
+            return
+        async with self.lock:
+            self.snapshot = self.snapshot.with_vehicle(reading)
         await self.cycle(tick=False)
 
     async def on_charger(self, message: BusMessage) -> None:
@@ -363,6 +374,7 @@ async def run(config: Config, stop: asyncio.Event) -> None:
         bus.on(topics.all_meters, _handler(log, optimizer.on_meter))
         bus.on(topics.all_charger_status, _handler(log, optimizer.on_charger))
         bus.on(topics.all_tariffs, _handler(log, optimizer.on_tariff))
+        bus.on(topics.all_vehicles, _handler(log, optimizer.on_vehicle))
         for pattern in set_topics(bus.tree, SERVICE):
             bus.on(pattern, optimizer.on_set)
         bus.serve_requests(optimizer.on_request)

@@ -15,7 +15,15 @@ from datetime import datetime
 
 from services.optimizer.site import SiteInputs
 from shared.config import Config
-from shared.messages import ChargerStatus, MeterReading, MeterUsage, Rate, RateSeries, TariffType
+from shared.messages import (
+    ChargerStatus,
+    MeterReading,
+    MeterUsage,
+    Rate,
+    RateSeries,
+    TariffType,
+    VehicleReading,
+)
 
 
 @dataclass(frozen=True)
@@ -23,6 +31,8 @@ class Snapshot:
     meters: Mapping[str, MeterReading] = field(default_factory=dict)
     chargers: Mapping[int, ChargerStatus] = field(default_factory=dict)
     tariffs: Mapping[str, RateSeries] = field(default_factory=dict)
+    vehicles: Mapping[str, VehicleReading] = field(default_factory=dict)
+    """The latest reading of each vehicle source (the meter-reader's)."""
     previous_meters: Mapping[str, MeterReading] = field(default_factory=dict)
     """Each meter's reading before its latest one."""
     previous_chargers: Mapping[int, ChargerStatus] = field(default_factory=dict)
@@ -56,6 +66,9 @@ class Snapshot:
             arrivals={**self.arrivals, f"charger:{lp}": self.seq + 1},
             seq=self.seq + 1,
         )
+
+    def with_vehicle(self, reading: VehicleReading) -> Snapshot:
+        return replace(self, vehicles={**self.vehicles, reading.vehicle: reading})
 
     def with_tariff(self, series: RateSeries) -> Snapshot:
         return replace(self, tariffs={**self.tariffs, series.usage.value: series})
@@ -93,6 +106,17 @@ def site_meters_read(config: Config, snapshot: Snapshot) -> bool:
     site = config.site
     names = ([site.grid] if site.grid else []) + list(site.pv) + list(site.battery) + list(site.aux)
     return all(usable(snapshot.meters.get(name)) for name in names)
+
+
+def vehicle_soc_pct(snapshot: Snapshot, status: ChargerStatus, vehicle: str | None) -> float | None:
+    """The SoC to act on: the charger's (live from the car, OCPP or ISO 15118), else the vehicle's own
+    source while it is fresh; a stale reading counts as unknown."""
+    if status.vehicle_soc_pct is not None:
+        return status.vehicle_soc_pct
+    reading = snapshot.vehicles.get(vehicle) if vehicle else None
+    if reading is None or reading.stale:
+        return None
+    return reading.soc_pct
 
 
 def charge_power_w(config: Config, snapshot: Snapshot, lp: int) -> float:

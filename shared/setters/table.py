@@ -23,6 +23,7 @@ from shared.setters import values as v
 from shared.tree import Address, ScopeKind, Tree
 
 OPTIMIZER = "optimizer"
+METER_READER = tree.Service.METER_READER.value
 
 
 class Answer(StrEnum):
@@ -259,6 +260,10 @@ WRITABLE: tuple[Writable, ...] = (
              '[, "precondition": s]}]` (or `{"plans": [...]}`)',
              (Rest("POST", VH + "/plan/repeating", "updateVehicleRepeatingPlans", VEHICLES,
                    Body(v.RepeatingPlansBody | list[v.RepeatingPlan]), Answer.PLANS),)),
+    Writable(VEHICLES, "soc", v.Soc,
+             "% the vehicle's SoC pushed by an app or script (extension); stale after its soc_timeout_s",
+             (_post(VH + "/soc/{soc}", "setVehicleSoc", VEHICLES, "soc", Answer.SOC_OBJECT),),
+             owner=METER_READER),
     Writable(VEHICLES, "capacity", v.PositiveCapacity, "kWh battery capacity (wins over the configuration's)",
              mqtt=False),
     Writable(VEHICLES, "create", v.NewVehicleValue,

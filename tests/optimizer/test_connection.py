@@ -49,6 +49,10 @@ A, B, C = (status(ChargeStatus.A), status(ChargeStatus.B), status(ChargeStatus.C
         (B, A, Transition.DISCONNECTED),
         (C, A, Transition.DISCONNECTED),
         (A, A, None),
+        (B, status(ChargeStatus.B, "RFID-1"), Transition.IDENTIFIED),
+        (status(ChargeStatus.B, "RFID-1"), status(ChargeStatus.C, "RFID-1"), None),
+        (status(ChargeStatus.C, "RFID-1"), status(ChargeStatus.C, "RFID-2"), Transition.IDENTIFIED),
+        (status(ChargeStatus.B, "RFID-1"), B, None),
     ],
 )
 def test_transitions(

@@ -101,6 +101,7 @@ CASES: dict[tuple[str, str], Cases] = {
     ("loadpoints", "vehicle"): Cases(("ev1", "none", "-"), ("a b", "x" * 65, "ä", "1/2")),
     ("vehicles", "limitSoc"): WHOLE_SOC,
     ("vehicles", "minSoc"): Cases(("25", "0", "100"), WHOLE_SOC.bad),
+    ("vehicles", "soc"): Cases(("57.5", "0", "100"), SOC.bad),
     ("vehicles", "mode"): Cases(("minpv", "null", "now"), ("turbo", "2")),
     ("vehicles", "planStrategy"): STRATEGY,
     ("vehicles", "planSoc"): Cases(
