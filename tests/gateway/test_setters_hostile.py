@@ -98,7 +98,7 @@ async def the_cycle_keeps_running(probe: Probe, config: Config, set_mode_now: An
 
 
 def optimizer_routes() -> list[tuple[Writable, Rest]]:
-    """The routes of the optimizer's keys (the meter-reader's pushed SoC: tests/meter_reader/test_vehicles)."""
+    """The routes of the optimizer's keys (the meter-reader's pushed SoC: tests/meter_reader)."""
     return [(entry, route) for entry, route in rest_routes() if entry.owner == OPTIMIZER]
 
 
