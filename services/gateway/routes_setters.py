@@ -1,10 +1,11 @@
 """evcc's REST setters, generated from the shared table of writable keys, and the plan reads.
 
-Each route of :data:`shared.setters.table.WRITABLE` becomes one endpoint: the path values (or the JSON body,
-a FastAPI body of the key's value model) are parsed with the key's value type — the same parse the owner
-and the MQTT ``/set`` path use — then the loadpoint or vehicle is checked, and the parsed value goes as a
-request ``{"key": "<scope>/<target>/<key>", "value": …}`` to the key's owner, whose confirmed value is
-shaped into evcc's answer. Bad input → 400 and nothing is sent; an unknown loadpoint or vehicle → 404.
+Each route of :data:`shared.setters.table.WRITABLE` becomes one endpoint: the loadpoint or vehicle is
+checked (an unknown one is 404 whatever the value, as evcc's routes), the path values (or the JSON body, a
+FastAPI body of the key's value model) are parsed with the key's value type — the same parse the owner and
+the MQTT ``/set`` path use — and the parsed value goes as a request ``{"key": "<scope>/<target>/<key>",
+"value": …}`` to the key's owner, whose confirmed value is shaped into evcc's answer. Bad input → 400 and
+nothing is sent.
 The plan reads (:data:`QUERIES`) ask the optimizer to compute without storing anything.
 """
 
@@ -128,8 +129,9 @@ def _targets(request: Request) -> None:
 # --- the setters ---------------------------------------------------------------------------------------
 
 
-def raw_value(entry: Writable, route: Rest, request: Request, body: Any) -> Any:
-    """The request value as the client gave it (validated next, with the key's type)."""
+def raw_value(route: Rest, request: Request) -> Any:
+    """The request value from the path (and query) as the client gave it (validated next, with the key's
+    type)."""
     spec = route.value
     path = request.path_params
     if isinstance(spec, Param):
@@ -140,8 +142,6 @@ def raw_value(entry: Writable, route: Rest, request: Request, body: Any) -> Any:
         if precondition is not None:
             goal["precondition"] = p.parse("precondition", parse_precondition, precondition)
         return goal
-    if isinstance(spec, BodyValue):
-        return TypeAdapter(spec.model).dump_python(body, mode="json")
     assert isinstance(spec, Reset)
     return None
 
@@ -159,10 +159,13 @@ def _target(entry: Writable, targets: Args) -> Any:
 
 
 def setter_endpoint(entry: Writable, route: Rest) -> Callable[..., Awaitable[JSONResponse]]:
+    body_json = TypeAdapter(route.value.model) if isinstance(route.value, BodyValue) else None
+
     async def endpoint(request: Request, body: Any = None) -> JSONResponse:
         ctx = get_ctx(request)
         targets: Args = request.state.targets
-        value = p.parse(_value_name(entry, route), entry.parse, raw_value(entry, route, request, body))
+        raw = raw_value(route, request) if body_json is None else body_json.dump_python(body, mode="json")
+        value = p.parse(_value_name(entry, route), entry.parse, raw)
         key = Address(entry.scope, _target(entry, targets), entry.key).path
         confirmed = await ask_owner(ctx.owner_link(entry.owner), key, entry.dump(value), entry.owner)
         args = {"value": entry.dump(value), **targets}

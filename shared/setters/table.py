@@ -22,7 +22,7 @@ from shared import tree
 from shared.setters import values as v
 from shared.tree import Address, ScopeKind, Tree
 
-OPTIMIZER = "optimizer"
+OPTIMIZER = tree.Service.OPTIMIZER.value
 METER_READER = tree.Service.METER_READER.value
 
 

@@ -251,8 +251,6 @@ def _comma_list(value: Any) -> Any:
 
 # --- scalar types --------------------------------------------------------------------------------------
 
-Float = Annotated[float, BeforeValidator(parse_float)]
-Int = Annotated[int, BeforeValidator(parse_int)]
 Bool = Annotated[bool, BeforeValidator(parse_bool)]
 Soc = Annotated[float, Field(ge=0, le=100, description="%"), BeforeValidator(parse_float)]
 WholeSoc = Annotated[int, Field(ge=0, le=100, description="% (whole)"), BeforeValidator(parse_int)]
