@@ -14,8 +14,6 @@ from services.optimizer.settings import Settings, VehicleSettings
 from shared.config import Config
 from shared.messages import Rate, RateSeries, Reply, Request, TariffType, TariffUsage
 from shared.setters import table
-from shared.setters import values as v
-from shared.setters.table import Param, Rest, Writable
 from shared.setters.values import Invalid, next_occurrence
 from shared.tree import Tree
 from tests.gateway.conftest import FakeOwner, RunningGateway, fake_owner
@@ -239,38 +237,22 @@ async def test_telemetry_is_stored_only(gateway: RunningGateway) -> None:
 
 # --- a key another service owns ------------------------------------------------------------------------
 
-VEHICLE_SOC = Writable(
-    "vehicles",
-    "soc",
-    v.Soc,
-    "% SoC from a vehicle source",
-    (Rest("POST", "/vehicles/{name}/soc/{soc}", "setVehicleSoc", "vehicles", Param("soc")),),
-    owner="meter-reader",
-)
-
-
-@pytest.fixture
-def meter_reader_key(monkeypatch: pytest.MonkeyPatch) -> Writable:
-    """A key of the meter-reader in the table (before the gateway builds its routes from it)."""
-    monkeypatch.setattr(table, "WRITABLE", (*table.WRITABLE, VEHICLE_SOC))
-    monkeypatch.setitem(table._BY_NAME, ("vehicles", "soc"), VEHICLE_SOC)
-    return VEHICLE_SOC
-
 
 async def test_a_key_of_another_owner_is_routed_to_that_owner(
-    meter_reader_key: Writable, gateway: RunningGateway, owner: FakeOwner, config: Config
+    gateway: RunningGateway, owner: FakeOwner, config: Config
 ) -> None:
+    entry = table.find(table.parse_path("vehicles/ev1/soc"))
+    assert entry is not None and entry.owner == "meter-reader"
     async with fake_owner(config, gateway, "meter-reader") as meter_reader:
         response = await gateway.client.post("/api/vehicles/ev1/soc/55.5")
-        assert response.status_code == 200 and response.json() == {"result": 55.5}
+        assert response.status_code == 200 and response.json() == {"result": {"soc": 55.5}}
         assert [(r.key, r.value) for r in meter_reader.requests] == [("vehicles/ev1/soc", 55.5)]
         assert owner.requests == []  # the optimizer is not asked
         refused = await gateway.client.post("/api/vehicles/ev1/soc/101")
         assert refused.status_code == 400 and len(meter_reader.requests) == 1
     assert table.set_topics(Tree("evcc"), "meter-reader") == ["evcc/vehicles/+/soc/set"]
     assert "evcc/vehicles/+/soc/set" not in table.set_topics(Tree("evcc"), "optimizer")
+    settings = Settings(vehicles={"ev1": VehicleSettings(title="EV", capacity_kwh=50)})
     with pytest.raises(Invalid) as error:  # the optimizer refuses what it does not own
-        find_setter(
-            Settings(vehicles={"ev1": VehicleSettings(title="EV", capacity_kwh=50)}), "vehicles/ev1/soc"
-        )
+        find_setter(settings, "vehicles/ev1/soc")
     assert error.value.code == 404
