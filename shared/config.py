@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from shared.config_devices import ChargerConfig, MeterConfig, OcppSettings, VehicleSources
 from shared.config_integrations import HomeAssistantSettings, NotifySettings
+from shared.config_limits import CircuitConfig, DimmingConfig, PeakShavingConfig, circuit_problems
 from shared.config_tariffs import TariffsConfig
 from shared.setters import values as bounds
 from shared.state import ChargeMode
@@ -94,6 +95,8 @@ class LoadpointConfig(Strict):
     """Longest wait for a PV current change to show in the readings (default ``optimizer.control``)."""
     deadband_w: float | None = Field(default=None, ge=0)
     """Unused surplus tolerated before the PV current goes up (default ``optimizer.control``)."""
+    circuit: str | None = None
+    """The circuit (``circuits[].name``) the loadpoint hangs off (load management)."""
 
     @model_validator(mode="after")
     def _currents_ordered(self) -> LoadpointConfig:
@@ -380,6 +383,12 @@ class Config(BaseSettings):
     chargers: list[ChargerConfig] = Field(default_factory=list)
     loadpoints: list[LoadpointConfig] = Field(default_factory=list)
     vehicles: list[VehicleConfig] = Field(default_factory=list)
+    circuits: list[CircuitConfig] = Field(default_factory=list)
+    """Load management: the circuit tree (docs/optimizer.md)."""
+    dimming: DimmingConfig = Field(default_factory=DimmingConfig)
+    """§14a EnWG dimming."""
+    peak_shaving: PeakShavingConfig = Field(default_factory=PeakShavingConfig)
+    """A capacity tariff's import limit."""
     tariffs: TariffsConfig = Field(default_factory=TariffsConfig)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
@@ -434,6 +443,12 @@ class Config(BaseSettings):
         problems += [
             f"chargers: ocpp identity {i!r} connector {n} used twice"
             for i, n in sorted({s for s in stations if stations.count(s) > 1})
+        ]
+        problems += circuit_problems(self.circuits, meters, [lp.circuit for lp in self.loadpoints])
+        problems += [
+            f"dimming.loadpoints: unknown loadpoint {i}"
+            for i in self.dimming.loadpoints or []
+            if not 1 <= i <= len(self.loadpoints)
         ]
         if problems:
             raise ValueError("; ".join(problems))

@@ -28,7 +28,6 @@ NOT_PUBLISHED: dict[str, dict[str, str]] = {
         "authDisabled": "chargebus has no way to switch authentication off",
         "authProviders": "no vehicle cloud accounts (OAuth providers) in chargebus",
         "availableVersion": "chargebus does not phone home for updates",
-        "circuits": "published by the optimizer once circuits are configured (load management)",
         "config": "the config file path is not exposed",
         "consumers": "no consumer meters: chargebus knows grid, PV, battery and aux meters",
         "database": "the database URL is not exposed (it may carry credentials)",
@@ -57,7 +56,6 @@ NOT_PUBLISHED: dict[str, dict[str, str]] = {
         "tariffs": _CONFIG_STATUS,
     },
     "loadpoint": {
-        "dimmed": "published by the optimizer once §14a dimming is configured",
         "last24hEnergy": "no per-loadpoint energy history (sessions are on `/api/sessions`)",
         "last7dEnergy": "no per-loadpoint energy history (sessions are on `/api/sessions`)",
         "suggestion": _EVOPT,

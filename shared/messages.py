@@ -155,6 +155,9 @@ class ChargerCommand(Message):
     reason: CommandReason = CommandReason.API_TRIGGERED_COMMAND
     issued_at: AwareDatetime = Field(default_factory=utcnow)
     valid_until: AwareDatetime
+    ceiling_a: float | None = Field(default=None, ge=0, le=80)
+    """A per phase every load-management limit (circuits, §14a dimming, peak shaving) allows this charger
+    now; the actuator never applies more, and a failsafe current is held below it (None: no limit)."""
 
 
 class ChargerStatus(Message):
@@ -225,6 +228,20 @@ class OcppStations(Message):
     """``chargebus/ocpp/stations`` from the charger-actuator (retained)."""
 
     stations: list[OcppStation]
+
+
+# --- external signals ---------------------------------------------------------------------------------
+
+
+class Signal(Message):
+    """``chargebus/signals/<name>``: an external control input (retained), e.g. the grid operator's §14a
+    dimming relay read by the meter-reader (``dimming``)."""
+
+    name: str
+    active: bool
+    timestamp: AwareDatetime = Field(default_factory=utcnow)
+    error: str | None = None
+    """Why the input could not be read (``active`` is then the last known state)."""
 
 
 # --- tariffs ------------------------------------------------------------------------------------------

@@ -203,6 +203,18 @@ class FatalError(StateModel):
     device: str | None = f("device name")
 
 
+class CircuitState(StateModel):
+    """``site/circuits/<name>/...``: one circuit of the load-management tree (evcc's circuitStruct)."""
+
+    title: str | None = f("display title")
+    parent: str | None = f("name of the parent circuit, empty for a root")
+    power: float | None = f("W the circuit carries now (its meter, else its loadpoints and sub-circuits)")
+    current: float | None = f("A on its most loaded phase (only with a current limit)")
+    maxPower: float | None = f("W limit (0 = none)")
+    maxCurrent: float | None = f("A per phase limit (0 = none)")
+    error: str | None = f("why the circuit is treated as full, e.g. its meter is not read (chargebus)")
+
+
 class SiteState(StateModel):
     """``<root>/site/<key>`` and the top level of ``/api/state``."""
 
@@ -259,6 +271,13 @@ class SiteState(StateModel):
     forecast: Forecast | None = tariffs("tariff and solar forecasts (tariff-fetcher)")
     statistics: Statistics | None = gateway("charging statistics from the sessions")
     fatal: list[FatalError] | None = optimizer("fatal start-up errors; empty when healthy")
+    circuits: dict[str, CircuitState] | None = optimizer("load-management circuits by name")
+    dimmed: bool | None = optimizer("§14a EnWG dimming is on: controllable loadpoints limited (chargebus)")
+    dimmedPower: float | None = optimizer("W all controllable loadpoints may draw while dimmed (chargebus)")
+    peakShavingLimit: float | None = optimizer("W average grid import per window, 0 = off (chargebus)")
+    peakShavingWindow: int | None = optimizer("s, the capacity tariff's averaging window (chargebus)")
+    peakShavingAverage: float | None = optimizer("W average grid import of the window so far (chargebus)")
+    peakShavingActive: bool | None = optimizer("peak shaving holds loadpoints back now (chargebus)")
 
 
 # --- loadpoint ------------------------------------------------------------------------------------------
@@ -377,6 +396,10 @@ class LoadpointState(StateModel):
     vehicleOdometer: float | None = optimizer("km (0 without a vehicle source)")
     vehicleLimitSoc: int | None = optimizer("%")
     vehicleDetectionActive: bool | None = optimizer("identifying the connected vehicle")
+    dimmed: bool | None = optimizer("§14a EnWG dimming limits this loadpoint now")
+    limitedBy: str | None = optimizer(
+        "what holds the current back: circuit:<name>, dimming or peakShaving; empty when nothing (chargebus)"
+    )
     vehicleClimaterActive: bool | None = optimizer("vehicle climater on (no vehicle API: empty)", always=True)
     vehicleWelcomeActive: bool | None = optimizer("vehicle may need a welcome charge")
     vehiclePresent: bool | None = optimizer("a vehicle is assigned (evcc < 0.125; still read by ha-evcc)")

@@ -45,6 +45,9 @@ class Topics:
         """Every reply topic starts with this (requests naming another ``reply_to`` are refused)."""
         return f"{self.root}/replies/"
 
+    def signal(self, name: str) -> str:
+        return f"{self.root}/signals/{name}"
+
     @property
     def ocpp_stations(self) -> str:
         return f"{self.root}/ocpp/stations"
@@ -64,6 +67,10 @@ class Topics:
     @property
     def all_charger_commands(self) -> str:
         return f"{self.root}/chargers/+/command"
+
+    @property
+    def all_signals(self) -> str:
+        return f"{self.root}/signals/+"
 
     @property
     def all_tariffs(self) -> str:

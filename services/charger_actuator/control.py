@@ -9,7 +9,9 @@ Rules (DESIGN §2, evcc's setLimit/syncCharger):
   failsafe timer but writes nothing and logs no command event. In failsafe or after a failed write it is
   applied.
 - No valid command for ``failsafe.timeout_s``, or the optimizer reported offline → failsafe target
-  (disabled, or enabled at the safe current), until the next valid command.
+  (disabled, or enabled at the safe current), until the next valid command. The safe current never exceeds
+  the ceiling of the last command (the load-management limits mirrored into it); below the IEC minimum of
+  6 A the failsafe disables. A command's own current is held below its ceiling too.
 - When the charger disagrees with the target (enabled state, current beyond 0.23 A, switched phases) the
   target is re-written with reason SYNC; after a failed write the next attempt waits with backoff.
 - Chargers with a heartbeat (Alfen) get their current re-written before the device's fallback timer ends.
@@ -27,6 +29,8 @@ from shared.messages import ChargerCommand, CommandReason
 
 RETRY_BASE_S = 2.0
 RETRY_MAX_S = 60.0
+MIN_CHARGE_CURRENT_A = 6.0
+"""IEC 61851: no car charges below this offered current."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,8 @@ class ControlState:
     write_error: str | None = None
     """Why the last write failed; None after a good one."""
     last_write_at: datetime | None = None
+    ceiling_a: float | None = None
+    """The load-management ceiling of the last command (A per phase; None: no limit)."""
 
     @property
     def failsafe(self) -> bool:
@@ -86,14 +92,16 @@ def initial_state(now: datetime) -> ControlState:
     return ControlState(last_command_at=now)
 
 
-def failsafe_target(config: FailsafeConfig) -> Target:
-    if config.mode == "current" and config.current_a > 0:
-        return Target(enabled=True, current_a=config.current_a)
+def failsafe_target(config: FailsafeConfig, ceiling_a: float | None = None) -> Target:
+    """min(failsafe current, the last ceiling); disabled below the IEC minimum."""
+    current = config.current_a if ceiling_a is None else min(config.current_a, ceiling_a)
+    if config.mode == "current" and current >= MIN_CHARGE_CURRENT_A:
+        return Target(enabled=True, current_a=current)
     return Target(enabled=False, current_a=0.0)
 
 
 def _enter_failsafe(state: ControlState, reason: str, config: FailsafeConfig) -> tuple[ControlState, Apply]:
-    target = failsafe_target(config)
+    target = failsafe_target(config, state.ceiling_a)
     new = replace(state, failsafe_reason=reason, target=target, reason=CommandReason.FAILSAFE)
     return new, Apply(target, CommandReason.FAILSAFE)
 
@@ -107,12 +115,13 @@ def receive_command(
     if state.last_seq is not None and command.seq < state.last_seq:
         return state, Verdict.STALE, None
     if state.last_seq == command.seq and not state.failsafe:
-        return replace(state, last_command_at=now), Verdict.KEEPALIVE, None
+        return replace(state, last_command_at=now, ceiling_a=command.ceiling_a), Verdict.KEEPALIVE, None
     # enabled at 0 A cannot charge; evcc enables only at a current ≥ min, so this is a disable.
-    enabled = command.enabled and command.current_a > 0
+    current = command.current_a if command.ceiling_a is None else min(command.current_a, command.ceiling_a)
+    enabled = command.enabled and current > 0
     target = Target(
         enabled=enabled,
-        current_a=command.current_a if enabled else 0.0,
+        current_a=current if enabled else 0.0,
         phases=command.phases,
         seq=command.seq,
     )
@@ -130,6 +139,7 @@ def receive_command(
         reason=command.reason,
         last_command_at=now,
         failsafe_reason=None,
+        ceiling_a=command.ceiling_a,
     )
     if in_force:
         return new, Verdict.KEEPALIVE, None

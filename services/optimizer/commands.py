@@ -28,6 +28,8 @@ class Commanded:
     """The rule that decided it (logs)."""
     sent_at: datetime | None = None
     """When it was last sent, refreshes included (None = as ``at``)."""
+    ceiling_a: float | None = None
+    """A per phase the load-management limits allow (mirrored into the command for the failsafe)."""
 
     @property
     def last_sent(self) -> datetime:
@@ -68,6 +70,7 @@ def next_command(
     *,
     refresh: bool,
     interval: timedelta = timedelta(0),
+    ceiling_a: float | None = None,
 ) -> Outgoing | None:
     """The command to send now, if any.
 
@@ -76,10 +79,13 @@ def next_command(
     """
     recent = last is not None and now - last.last_sent < interval
     if last is not None and last.same(decision):
-        return Outgoing(replace(last, sent_at=now), changed=False) if refresh and not recent else None
+        if not refresh or recent:
+            return None
+        return Outgoing(replace(last, sent_at=now, ceiling_a=ceiling_a), changed=False)
     if last is not None and recent and current_only(last, decision) and not decision.safety:
         return None
     command = Commanded(
-        decision.enabled, decision.current_a, decision.phases, decision.reason, now, decision.case
-    )
+        decision.enabled, decision.current_a, decision.phases, decision.reason, now, decision.case,
+        ceiling_a=ceiling_a,
+    )  # fmt: skip
     return Outgoing(command, changed=True)

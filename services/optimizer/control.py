@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from services.optimizer.settings import LoadpointSettings, SiteSettings, VehicleSettings
 from services.optimizer.site import SitePower
@@ -26,6 +27,17 @@ MIN_STEP_A = 0.1
 """Finest current resolution the controller works in (chargers taking any value included)."""
 CHARGE_EFFICIENCY = 0.85
 BATTERY_MODE_WATCHDOG = timedelta(seconds=60)
+
+
+class Boost(StrEnum):
+    """The battery boost's state (evcc): started, continuing while charging, held at its SoC limit."""
+
+    DISABLED = "disabled"
+    START = "start"
+    CONTINUE = "continue"
+    HOLD = "hold"
+    """The SoC fell below the limit: the battery is no longer drained, but the vehicle keeps its priority
+    over recharging it until it disconnects."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,11 @@ class LoadpointInputs:
     smart_feed_in_active: bool = False
     calm: Calm = field(default_factory=lambda: Calm())
     """How a PV adjustment may change the current now (settled PV control)."""
+    three_phase_room_a: float | None = None
+    """A per phase the load-management limits leave this loadpoint on three phases (None: no limit)."""
+
+    def limits_allow_three_phases(self, min_a: float) -> bool:
+        return self.three_phase_room_a is None or self.three_phase_room_a >= min_a
 
 
 @dataclass(frozen=True)
@@ -253,13 +270,15 @@ def _fast(
     phases = (
         3 if inputs.switchable and lp.phases_configured == 0 and max_active_phases(lp, inputs) == 3 else 0
     )
+    if phases == 3 and not inputs.limits_allow_three_phases(effective_min_current(lp, inputs.vehicle)):
+        phases = 1  # load management leaves no room for the minimum on three phases (evcc)
     timers = replace(_reset_phase(timers), pv_timer=ELAPSED, pv_action=PvAction.INACTIVE)
     enabled, current = _limit(
         effective_max_current(lp, inputs.vehicle),
         effective_min_current(lp, inputs.vehicle),
         effective_max_current(lp, inputs.vehicle),
     )
-    if phases == 3 and inputs.phases_active == 3:
+    if phases == inputs.phases_active:
         phases = 0
     return Decision(enabled, current, phases, reason, timers, case)
 
@@ -271,7 +290,7 @@ def decide(
     timers: Timers,
     now: datetime,
     *,
-    boost_active: bool = False,
+    boost: Boost = Boost.DISABLED,
 ) -> Decision:
     """One loadpoint's decision, first matching rule wins (reference §3.4).
 
@@ -309,24 +328,52 @@ def decide(
             phases = 1 if inputs.switchable and lp.phases_configured == 0 else 0
             return Decision(True, min_a, phases, CommandReason.SOLAR_CHARGING, timers, "feedin-minpv")
         return _disable(CommandReason.SOLAR_CHARGING, timers, "feedin-pv")
-    if boost_active:
-        return _fast(lp, inputs, timers, CommandReason.BOOST, "boost")
     if site is None:
         return Decision(
             inputs.enabled, inputs.offered_current_a, 0, CommandReason.SOLAR_CHARGING, timers, "pv-hold"
         )
-    return pv_decision(lp, inputs, site, timers, now)
+    return pv_decision(lp, inputs, site, timers, now, boost=boost)
+
+
+def boost_power_w(boost: Boost, lp: LoadpointSettings, inputs: LoadpointInputs, site: SitePower) -> float:
+    """W a battery boost asks of the battery on top of the surplus (evcc's ``boostPower``): its present
+    discharge plus at least 100 W more (plus a current step on a whole-ampere charger), the loadpoint's whole
+    power when the boost starts."""
+    if boost in (Boost.DISABLED, Boost.HOLD):
+        return 0.0
+    delta = max(100.0, abs(site.residual_power_w))
+    if inputs.calm.step_a >= 1:
+        delta += inputs.calm.step_a * max_active_phases(lp, inputs) * inputs.voltage_v
+    if boost is Boost.START:
+        delta = effective_max_power(lp, inputs)
+    return max(0.0, site.battery_power_w) + delta + site.residual_power_w
 
 
 def pv_decision(
-    lp: LoadpointSettings, inputs: LoadpointInputs, site: SitePower, timers: Timers, now: datetime
+    lp: LoadpointSettings,
+    inputs: LoadpointInputs,
+    site: SitePower,
+    timers: Timers,
+    now: datetime,
+    *,
+    boost: Boost = Boost.DISABLED,
 ) -> Decision:
-    """PV / Min+PV current with enable/disable thresholds and delays and 1p/3p switching (§3.6)."""
+    """PV / Min+PV current with enable/disable thresholds and delays and 1p/3p switching (§3.6), and the
+    battery boost (§3.9): the boosting loadpoint sees the power held back for the battery's priority and
+    asks the battery for more."""
     min_a = effective_min_current(lp, inputs.vehicle)
     max_a = effective_max_current(lp, inputs.vehicle)
     voltage = inputs.voltage_v
     phases = inputs.phases_active or max_active_phases(lp, inputs)
     site_w = site.site_power_w
+    if boost is not Boost.DISABLED:
+        site_w += site.priority_adjustment_w
+    site_w -= boost_power_w(boost, lp, inputs, site)
+    if boost is Boost.START:
+        timers = replace(timers, pv_timer=ELAPSED)
+        if inputs.switchable and lp.phases_configured == 0:
+            timers = replace(timers, phase_timer=ELAPSED)
+    reason = CommandReason.BOOST if boost in (Boost.START, Boost.CONTINUE) else CommandReason.SOLAR_CHARGING
     effective_a = 0.0
     if inputs.charging:
         effective_a = inputs.offered_current_a
@@ -346,7 +393,7 @@ def pv_decision(
 
     # The power now flowing plus the surplus, spread over the phases that will be active.
     target = max((effective_a * old_phases * voltage - site_w) / (phases * voltage), 0.0)
-    battery = site.battery_start or (site.battery_buffered and inputs.charging)
+    battery = site.battery_start or (site.battery_buffered and inputs.charging) or boost is Boost.CONTINUE
     mode = lp.mode
 
     def result(current: float, new_timers: Timers, case: str) -> Decision:
@@ -355,7 +402,7 @@ def pv_decision(
             enabled,
             value,
             switch_to,
-            CommandReason.SOLAR_CHARGING,
+            reason,
             new_timers,
             case,
             pv_remaining_s=_remaining(
@@ -373,12 +420,15 @@ def pv_decision(
     phase_v = phases * voltage
     charging_now = inputs.enabled and inputs.offered_current_a > 0 and not switch_to
 
+    # A boost drains the battery in small steps (evcc: +100 W a cycle): no deadband may swallow them.
+    calm = replace(inputs.calm, deadband_w=0.0) if boost in (Boost.START, Boost.CONTINUE) else inputs.calm
+
     def adjusted(wanted: float, new_timers: Timers, case: str) -> Decision:
         """A PV adjustment of a running charge goes through settled control; anything else directly."""
         if not charging_now:
             return result(wanted, new_timers, case)
-        current, rule = calm_current(inputs.calm, inputs.offered_current_a, wanted, min_a, phase_v)
-        return result(current, new_timers, case if rule == "pv-current" else rule)
+        current, rule = calm_current(calm, inputs.offered_current_a, wanted, min_a, phase_v)
+        return result(current, new_timers, case if rule in ("pv-current", "pv-steady") else rule)
 
     if (mode is ChargeMode.MINPV or battery) and target < min_a:
         return adjusted(min_a, timers, "minpv-min")
@@ -419,15 +469,17 @@ def scale_phases(
     timers: Timers,
     now: datetime,
 ) -> tuple[int, Timers]:
-    """Decide a 1p/3p switch: down after the disable delay when 3p cannot hold the minimum, up after the
-    enable delay when the surplus carries 3p at minimum current.
+    """Decide a 1p/3p switch: down after the disable delay when 3p cannot hold the minimum (by surplus or by
+    the load-management limits), up after the enable delay when the surplus carries 3p at minimum current
+    and the limits allow it.
 
     Returns (phases to switch to or 0, timers)."""
     min_a = effective_min_current(lp, inputs.vehicle)
     voltage = inputs.voltage_v
     available_w = effective_a * phases * voltage - site_w
     max_phases = max_active_phases(lp, inputs)
-    if phases == 3 and available_w < 3 * min_a * voltage and max_phases >= 1:
+    room = inputs.limits_allow_three_phases(min_a)
+    if phases == 3 and (available_w < 3 * min_a * voltage or not room) and max_phases >= 1:
         if not inputs.enabled:
             return 1, timers  # nothing is charging: switching costs nothing
         if timers.phase_action is not PhaseAction.SCALE1P:
@@ -435,7 +487,7 @@ def scale_phases(
         if _fired(timers.phase_timer, lp.disable_delay_s, now):
             return 1, timers
         return 0, timers
-    if phases == 1 and max_phases == 3 and available_w >= 3 * min_a * voltage:
+    if phases == 1 and max_phases == 3 and available_w >= 3 * min_a * voltage and room:
         if not inputs.enabled:
             return 3, timers
         if timers.phase_action is not PhaseAction.SCALE3P:
@@ -456,7 +508,7 @@ def decide_site(
     timers: Mapping[int, Timers],
     now: datetime,
     *,
-    boost: Mapping[int, bool] | None = None,
+    boost: Mapping[int, Boost] | None = None,
 ) -> dict[int, Decision]:
     """Decide every loadpoint, higher priority first, sharing one site power budget.
 
@@ -484,7 +536,7 @@ def decide_site(
             view,
             timers.get(lp_id, Timers()),
             now,
-            boost_active=bool(boost and boost.get(lp_id)),
+            boost=(boost or {}).get(lp_id, Boost.DISABLED),
         )
         result[lp_id] = decision
         if budget is not None:
@@ -500,35 +552,75 @@ def decide_site(
 def battery_mode(
     site: SiteSettings,
     *,
-    fast_charging: bool,
-    grid_price: float | None,
+    discharge_control: bool,
+    grid_charge: bool,
     battery_configured: bool,
     now: datetime,
+    dimmed: bool = False,
+    peak_shaving: bool = False,
+    peak_battery: bool = True,
 ) -> BatteryMode:
-    """The mode the home battery should be in (evcc's battery mode logic, simplified).
+    """The mode the home battery should be in (evcc's ``requiredBatteryMode`` and ``updateBatteryMode``).
 
-    An external mode wins while it is fresh (60 s watchdog); grid charging below the price limit;
-    holding the battery while a vehicle fast-charges when discharge control is on; else normal.
+    An external mode wins while it is fresh (60 s watchdog); ``charge`` while grid charging is active (the
+    price at or below ``batteryGridChargeLimit``); ``hold`` while discharge control is active (a vehicle
+    fast-charges or charges on smart cost); else ``normal``. Under §14a dimming a ``charge`` becomes
+    ``hold`` (evcc). While peak shaving holds the import down the battery is never grid-charged, and —
+    when ``peak_battery`` — never held either, so it discharges to keep the import under the limit.
     """
     if not battery_configured:
         return BatteryMode.UNKNOWN
     external = site.battery_mode_external
     at = site.battery_mode_external_at
     if external is not None and at is not None and now - at < BATTERY_MODE_WATCHDOG:
-        return external
-    if (
-        site.battery_grid_charge_limit is not None
-        and grid_price is not None
-        and grid_price <= site.battery_grid_charge_limit
-    ):
-        return BatteryMode.CHARGE
-    if site.battery_discharge_control and fast_charging:
-        return BatteryMode.HOLD
-    return BatteryMode.NORMAL
+        mode = external
+    elif grid_charge:
+        mode = BatteryMode.CHARGE
+    elif discharge_control:
+        mode = BatteryMode.HOLD
+    else:
+        mode = BatteryMode.NORMAL
+    if dimmed and mode is BatteryMode.CHARGE:
+        mode = BatteryMode.HOLD
+    if peak_shaving and mode in (BatteryMode.CHARGE, BatteryMode.HOLDCHARGE):
+        mode = BatteryMode.NORMAL if peak_battery else BatteryMode.HOLD
+    if peak_shaving and peak_battery and mode is BatteryMode.HOLD:
+        mode = BatteryMode.NORMAL
+    return mode
 
 
-def boost_active(lp: LoadpointSettings, battery_soc_pct: float | None) -> bool:
-    """Battery boost runs while the battery is above the boost limit (100 % = off)."""
-    if not lp.battery_boost or battery_soc_pct is None or lp.mode not in (ChargeMode.PV, ChargeMode.MINPV):
+def grid_charge_active(site: SiteSettings, grid_price: float | None) -> bool:
+    """evcc's ``batteryGridChargeActive``: a limit is set and the price now is at or below it."""
+    limit = site.battery_grid_charge_limit
+    return limit is not None and grid_price is not None and grid_price <= limit
+
+
+def fast_charging(lp: LoadpointSettings, inputs: LoadpointInputs) -> bool:
+    """evcc's ``IsFastChargingActive``: mode now, an active plan, or the minimum SoC not reached."""
+    return lp.mode is ChargeMode.NOW or inputs.plan_active or min_soc_not_reached(lp, inputs)
+
+
+def discharge_control_active(
+    site: SiteSettings, loadpoints: Mapping[int, LoadpointSettings], inputs: Mapping[int, LoadpointInputs]
+) -> bool:
+    """evcc's ``dischargeControlActive``: discharge control is on and a vehicle charges (status C) fast or
+    on smart cost."""
+    if not site.battery_discharge_control:
         return False
-    return lp.battery_boost_limit < 100 and battery_soc_pct > lp.battery_boost_limit
+    return any(
+        inputs[i].charging and (inputs[i].smart_cost_active or fast_charging(lp, inputs[i]))
+        for i, lp in loadpoints.items()
+        if i in inputs
+    )
+
+
+def next_boost(state: Boost, lp: LoadpointSettings, battery_soc_pct: float | None) -> Boost:
+    """The boost's state for this cycle, from the setting (switched off on disconnect) and the SoC."""
+    if not lp.battery_boost:
+        return Boost.DISABLED
+    if state is Boost.DISABLED:
+        state = Boost.START
+    limit = lp.battery_boost_limit
+    if state in (Boost.START, Boost.CONTINUE) and limit < 100 and (battery_soc_pct or 0.0) < limit:
+        return Boost.HOLD
+    return state

@@ -14,17 +14,36 @@ from datetime import datetime, timedelta
 from services.optimizer.commands import Commanded, Outgoing, next_command
 from services.optimizer.connection import ConnectionEvent, Transition, apply_transition, transition
 from services.optimizer.control import (
+    Boost,
     Calm,
     Decision,
     LoadpointInputs,
     Timers,
     battery_mode,
-    boost_active,
     decide_site,
+    discharge_control_active,
+    effective_max_current,
     effective_max_power,
+    effective_min_current,
+    effective_priority,
+    floor_to_step,
+    grid_charge_active,
+    next_boost,
     on_connect,
 )
 from services.optimizer.facts import loadpoint_facts
+from services.optimizer.limits import (
+    LIMITED,
+    PEAK,
+    Demand,
+    SiteLimits,
+    allocate,
+    circuit_states,
+    headroom,
+    limited,
+    site_limits,
+)
+from services.optimizer.peak import PeakWindow, average_w
 from services.optimizer.plans import GoalLock, PlanInputs, PlanState, evaluate
 from services.optimizer.settings import LoadpointSettings, Settings
 from services.optimizer.settle import charger_shows, current_step, site_settled
@@ -49,7 +68,7 @@ from services.optimizer.snapshot import (
 from services.optimizer.state_view import LoadpointView, loadpoint_state, site_settings_state
 from shared.config import Config
 from shared.messages import ChargerStatus, Rate, RateSeries
-from shared.state import BatteryMode, LoadpointState, SiteState
+from shared.state import LoadpointState, SiteState
 
 
 @dataclass(frozen=True)
@@ -79,6 +98,7 @@ class LoadpointMemory:
     """The charger status the last cycle saw: connect and disconnect are transitions from it."""
     shown_at: datetime | None = None
     """When the charger's readings first showed the command in force (None: not yet)."""
+    boost: Boost = Boost.DISABLED
 
 
 @dataclass(frozen=True)
@@ -96,6 +116,8 @@ class HomeValues:
 class CycleMemory:
     loadpoints: Mapping[int, LoadpointMemory] = field(default_factory=dict)
     home: HomeValues | None = None
+    peak: PeakWindow | None = None
+    """The capacity tariff's running window (peak shaving)."""
     settled_at: datetime | None = None
     """The last cycle whose readings were settled (the settle time is counted from it, or from a change)."""
 
@@ -285,6 +307,48 @@ def _settling(inputs: CycleInputs, memory: CycleMemory) -> Settling:
     return Settling(shown_at, settled, max(quiet) if quiet else None, longest)
 
 
+def _limit_state(config: Config, limits: SiteLimits, peak_active: bool, now: datetime) -> dict[str, object]:
+    """The site keys of load management: circuits, §14a dimming, peak shaving."""
+    values: dict[str, object] = {
+        "dimmed": limits.dimmed,
+        "dimmedPower": config.dimming.max_power_w,
+        "peakShavingLimit": limits.peak_limit_w,
+        "peakShavingWindow": config.peak_shaving.window_s,
+        "peakShavingActive": peak_active,
+    }
+    if config.circuits:
+        values["circuits"] = circuit_states(config, limits.circuits)
+    if limits.window is not None:
+        values["peakShavingAverage"] = round(average_w(limits.window, now), 1)
+    return values
+
+
+def _phases(decision: Decision, inputs: LoadpointInputs) -> int:
+    """The phases a decision charges on."""
+    return decision.phases or inputs.phases_active or inputs.physical_phases
+
+
+def _demands(
+    settings: Settings, inputs: Mapping[int, LoadpointInputs], decisions: Mapping[int, Decision]
+) -> list[Demand]:
+    out = []
+    for lp_id, decision in decisions.items():
+        lp, lp_in = settings.loadpoints[lp_id], inputs[lp_id]
+        out.append(
+            Demand(
+                lp=lp_id,
+                priority=effective_priority(lp, lp_in.vehicle),
+                current_a=decision.current_a if decision.enabled else 0.0,
+                phases=_phases(decision, lp_in),
+                min_a=effective_min_current(lp, lp_in.vehicle),
+                max_a=effective_max_current(lp, lp_in.vehicle),
+                voltage_v=lp_in.voltage_v,
+                switchable=lp_in.switchable and lp.phases_configured == 0,
+            )
+        )
+    return out
+
+
 def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
     """One control cycle over a frozen snapshot and the memory of the cycles before."""
     config, snapshot, now = inputs.config, inputs.snapshot, inputs.now
@@ -297,11 +361,13 @@ def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
     co2 = current_rate(snapshot.tariffs.get("co2"), now)
 
     settling = _settling(inputs, memory)
+    site_limits_now = site_limits(config, settings.site, snapshot, memory.peak, now)
+    present = site_limits_now.present(config, snapshot)
 
     lp_inputs: dict[int, LoadpointInputs] = {}
     locks: dict[int, GoalLock | None] = {}
     evals: dict[int, LoadpointEval] = {}
-    boosts: dict[int, bool] = {}
+    boosts: dict[int, Boost] = {}
     next_starts: dict[int, datetime | None] = {}
     feed_in_active: dict[int, bool] = {}
     updated = settings
@@ -342,13 +408,27 @@ def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
             smart_cost_active=cost_active,
             smart_feed_in_active=feed_in,
             calm=settling.calm(config, lp_id, snapshot.chargers.get(lp_id), last, now),
+            three_phase_room_a=headroom(site_limits_now.limits, present, lp_id, 3, config.site.voltage_v),
         )
         evals[lp_id] = LoadpointEval(plan_state, plan_state.active, cost_active)
-        boosts[lp_id] = boost_active(lp, site_in.battery_soc_pct if site_in else None)
+        boosts[lp_id] = next_boost(remembered.boost, lp, site_in.battery_soc_pct if site_in else None)
         next_starts[lp_id] = next_start
         feed_in_active[lp_id] = feed_in
 
-    decisions = decide_site(settings.loadpoints, lp_inputs, power, timers, now, boost=boosts)
+    wished = decide_site(settings.loadpoints, lp_inputs, power, timers, now, boost=boosts)
+    allowances = allocate(site_limits_now.limits, _demands(settings, lp_inputs, wished))
+    decisions = {
+        lp_id: limited(
+            decision,
+            allowances[lp_id],
+            memory.loadpoint(lp_id).commanded,
+            lp_inputs[lp_id].calm,
+            effective_min_current(settings.loadpoints[lp_id], lp_inputs[lp_id].vehicle),
+            _phases(decision, lp_inputs[lp_id]) * lp_inputs[lp_id].voltage_v,
+            lp_inputs[lp_id].offered_current_a if lp_inputs[lp_id].enabled else 0.0,
+        )
+        for lp_id, decision in wished.items()
+    }
 
     # Site values.
     site_values: dict[str, object] = site_settings_state(
@@ -381,24 +461,25 @@ def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
         )
     if site_in is not None and home_values is not None:
         site_values.update(home_values.state)
-    fast = any(d.enabled and d.case in ("now", "plan", "minsoc", "smartcost") for d in decisions.values())
     battery_configured = bool(config.site.battery) or bool(site_in and site_in.battery_power_w is not None)
-    mode = battery_mode(
+    peak_active = site_limits_now.peak_allowed_w is not None and (
+        any(a.limited_by == PEAK for a in allowances.values())
+        or site_limits_now.peak_base_w > site_limits_now.peak_allowed_w
+    )
+    grid_charge = grid_charge_active(settings.site, grid_price)
+    site_values["batteryMode"] = battery_mode(
         settings.site,
-        fast_charging=fast,
-        grid_price=grid_price,
+        discharge_control=discharge_control_active(settings.site, settings.loadpoints, lp_inputs),
+        grid_charge=grid_charge,
         battery_configured=battery_configured,
         now=now,
+        dimmed=site_limits_now.dimmed,
+        peak_shaving=peak_active,
+        peak_battery=config.peak_shaving.battery,
     )
-    site_values["batteryMode"] = mode
     if battery_configured:
-        limit = settings.site.battery_grid_charge_limit
-        site_values["batteryGridChargeActive"] = (
-            mode is BatteryMode.CHARGE
-            and limit is not None
-            and grid_price is not None
-            and grid_price <= limit
-        )
+        site_values["batteryGridChargeActive"] = grid_charge
+    site_values.update(_limit_state(config, site_limits_now, peak_active, now))
     site_state = SiteState.model_validate(site_values)
 
     lp_states: dict[int, LoadpointState] = {}
@@ -423,14 +504,24 @@ def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
                     lp.smart_feed_in_priority_limit, snapshot.tariffs.get("feedin"), now
                 ),
                 vehicle_identity=status.identifier if status else None,
+                dimmed=site_limits_now.dimmed and lp_id in site_limits_now.dimmed_loadpoints,
+                limited_by=decision.case.removeprefix(LIMITED) if decision.case.startswith(LIMITED) else "",
             )
         )
         commanded = memory.loadpoint(lp_id).commanded
         shown_at = settling.shown_at.get(lp_id)
         # No command before the charger's status is known: after a restart a blind "disabled" would
         # interrupt a charge that the next status would have let run on.
+        ceiling = allowances[lp_id].ceiling_a
         outgoing = (
-            next_command(commanded, decision, now, refresh=inputs.refresh, interval=command_interval)
+            next_command(
+                commanded,
+                decision,
+                now,
+                refresh=inputs.refresh,
+                interval=command_interval,
+                ceiling_a=None if ceiling is None else floor_to_step(ceiling, lp_inputs[lp_id].calm.step_a),
+            )
             if status
             else None
         )
@@ -446,13 +537,21 @@ def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
             commanded=commanded,
             status=status,
             shown_at=shown_at,
+            boost=Boost.CONTINUE
+            if boosts[lp_id] is Boost.START and lp_inputs[lp_id].charging
+            else boosts[lp_id],
         )
     return CycleResult(
         decisions=decisions,
         loadpoints=evals,
         site_state=site_state,
         loadpoint_states=lp_states,
-        memory=CycleMemory(next_memory, home_values, now if settling.settled else memory.settled_at),
+        memory=CycleMemory(
+            next_memory,
+            home_values,
+            site_limits_now.window,
+            now if settling.settled else memory.settled_at,
+        ),
         commands=commands,
         settings_after=updated if updated != inputs.settings else None,
         events=tuple(events),

@@ -40,6 +40,7 @@ from shared.messages import (
     RateSeries,
     Reply,
     Request,
+    Signal,
     VehicleReading,
     utcnow,
 )
@@ -51,6 +52,8 @@ from shared.tree import SITE, loadpoint_scope, vehicle_scope
 
 Clock = Callable[[], datetime]
 SERVICE = "optimizer"
+DIMMING_WORDS = {"1": True, "true": True, "on": True, "0": False, "false": False, "off": False}
+"""Payloads of a §14a signal topic (a relay's state as Shelly, Tasmota or a Node-RED flow publish it)."""
 
 
 class Optimizer:
@@ -136,6 +139,26 @@ class Optimizer:
             return
         async with self.lock:
             self.snapshot = self.snapshot.with_vehicle(reading)
+        await self.cycle(tick=False)
+
+    async def on_signal(self, message: BusMessage) -> None:
+        """An external control input from another service (the meter-reader's §14a relay input)."""
+        if not message.payload:
+            return
+        self.snapshot = self.snapshot.with_signal(Signal.model_validate_json(message.payload))
+        await self.cycle(tick=False)
+
+    async def on_dimming_topic(self, message: BusMessage) -> None:
+        """The §14a signal on a device's own MQTT topic (``dimming.topic``): on/off words or 1/0."""
+        active = DIMMING_WORDS.get(message.text.strip().strip('"').lower()[:16])
+        if active is None:
+            self.log.warning("dimming signal not understood, ignored", topic=message.topic,
+                             value=shown(message.payload[:40]))  # fmt: skip
+            return
+        signal = Signal(name="dimming-topic", active=active, timestamp=self.clock())
+        if self.snapshot.signals.get(signal.name, signal).active != active:
+            self.log.info("§14a dimming signal", active=active, topic=message.topic)
+        self.snapshot = self.snapshot.with_signal(signal)
         await self.cycle(tick=False)
 
     async def on_charger(self, message: BusMessage) -> None:
@@ -298,6 +321,7 @@ class Optimizer:
             reason=sent.reason,
             issued_at=now,
             valid_until=now + timedelta(seconds=self.config.optimizer.command_validity_s),
+            ceiling_a=sent.ceiling_a,
         )
         await self.bus.publish_model(self.bus.topics.charger_command(lp), command, retain=False, qos=1)
         if outgoing.changed:
@@ -375,6 +399,9 @@ async def run(config: Config, stop: asyncio.Event) -> None:
         bus.on(topics.all_charger_status, _handler(log, optimizer.on_charger))
         bus.on(topics.all_tariffs, _handler(log, optimizer.on_tariff))
         bus.on(topics.all_vehicles, _handler(log, optimizer.on_vehicle))
+        bus.on(topics.all_signals, _handler(log, optimizer.on_signal))
+        if config.dimming.topic:
+            bus.on(config.dimming.topic, optimizer.on_dimming_topic)
         for pattern in set_topics(bus.tree, SERVICE):
             bus.on(pattern, optimizer.on_set)
         bus.serve_requests(optimizer.on_request)

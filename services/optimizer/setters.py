@@ -340,6 +340,8 @@ HANDLERS: dict[tuple[ScopeKind, str], Handler] = {
     ("site", "smartCostLimit"): _all_loadpoints("smart_cost_limit"),
     ("site", "smartFeedInPriorityLimit"): _all_loadpoints("smart_feed_in_priority_limit"),
     ("site", "solarAdjusted"): site_field("solar_adjusted"),
+    ("site", "dimmed"): site_field("dimmed"),
+    ("site", "peakShavingLimit"): site_field("peak_shaving_limit_w"),
     # loadpoints
     ("loadpoints", "mode"): lp_field("mode"),
     ("loadpoints", "phasesConfigured"): lp_field("phases_configured", _phases),

@@ -81,6 +81,10 @@ class SiteSettings(Frozen):
     """When the external battery mode was last set (it lapses after 60 s, evcc's watchdog)."""
     grid_export_limit_w: v.PowerLimit = 0.0
     solar_adjusted: bool = False
+    dimmed: bool = False
+    """§14a EnWG dimming switched on over MQTT ``/set`` or REST (kept across restarts)."""
+    peak_shaving_limit_w: v.PowerLimit = 0.0
+    """W average grid import per capacity-tariff window (0 = off); default ``peak_shaving.max_import_w``."""
 
 
 class LoadpointSettings(Frozen):
@@ -173,7 +177,10 @@ def vehicle_defaults(vehicle: VehicleConfig) -> VehicleSettings:
 
 def default_settings(config: Config) -> Settings:
     return Settings(
-        site=SiteSettings(residual_power_w=config.site.residual_power_w),
+        site=SiteSettings(
+            residual_power_w=config.site.residual_power_w,
+            peak_shaving_limit_w=config.peak_shaving.max_import_w,
+        ),
         loadpoints={i: loadpoint_defaults(lp) for i, lp in enumerate(config.loadpoints, start=1)},
         vehicles={v.name: vehicle_defaults(v) for v in config.vehicles},
     )

@@ -44,6 +44,10 @@ class SitePower:
     battery_start: bool
     """Battery at or above bufferStartSoc: may start PV charging."""
     pv_power_w: float
+    battery_power_w: float = 0.0
+    """W the battery discharges now (< 0 charging), as measured."""
+    residual_power_w: float = 0.0
+    """W of the site setting residualPower (before the priority margin)."""
 
 
 def site_power(inputs: SiteInputs, settings: SiteSettings) -> SitePower:
@@ -71,7 +75,9 @@ def site_power(inputs: SiteInputs, settings: SiteSettings) -> SitePower:
             buffered = settings.buffer_soc > 0 and soc > settings.buffer_soc
             start = settings.buffer_start_soc > 0 and soc >= settings.buffer_start_soc
     total = grid + battery_power + residual - inputs.aux_power_w
-    return SitePower(total, grid, adjustment, buffered, start, pv)
+    return SitePower(
+        total, grid, adjustment, buffered, start, pv, inputs.battery_power_w or 0.0, settings.residual_power_w
+    )
 
 
 def home_power(inputs: SiteInputs, grid_power_w: float) -> float:

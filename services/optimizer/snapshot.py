@@ -21,6 +21,7 @@ from shared.messages import (
     MeterUsage,
     Rate,
     RateSeries,
+    Signal,
     TariffType,
     VehicleReading,
 )
@@ -41,6 +42,8 @@ class Snapshot:
     every reading the snapshot took in."""
     seq: int = 0
     """Readings taken in so far."""
+    signals: Mapping[str, Signal] = field(default_factory=dict)
+    """External control inputs by name (§14a dimming: ``dimming``, ``dimming-topic``)."""
 
     def with_meter(self, reading: MeterReading) -> Snapshot:
         previous = self.meters.get(reading.meter)
@@ -69,6 +72,9 @@ class Snapshot:
 
     def with_vehicle(self, reading: VehicleReading) -> Snapshot:
         return replace(self, vehicles={**self.vehicles, reading.vehicle: reading})
+
+    def with_signal(self, signal: Signal) -> Snapshot:
+        return replace(self, signals={**self.signals, signal.name: signal})
 
     def with_tariff(self, series: RateSeries) -> Snapshot:
         return replace(self, tariffs={**self.tariffs, series.usage.value: series})

@@ -102,6 +102,8 @@ class LoadpointView:
     smart_feed_in_active: bool = False
     smart_feed_in_next_start: datetime | None = None
     vehicle_identity: str | None = None
+    dimmed: bool = False
+    limited_by: str = ""
 
 
 def loadpoint_state(view: LoadpointView) -> LoadpointState:
@@ -158,6 +160,8 @@ def loadpoint_state(view: LoadpointView) -> LoadpointState:
         vehicleName=lp.vehicle or "",
         vehicleTitle=vehicle.title if vehicle else "",
         vehicleIdentity=view.vehicle_identity,
+        dimmed=view.dimmed,
+        limitedBy=view.limited_by,
         # evcc publishes 0 for what no vehicle source reports (its "unpublishVehicle")
         vehicleSoc=inputs.vehicle_soc_pct if inputs.vehicle_soc_pct is not None else 0.0,
         vehicleRange=0,

@@ -179,6 +179,12 @@ WRITABLE: tuple[Writable, ...] = (
               _delete("/smartfeedinprioritylimit", "removeGlobalSmartFeedInPriorityLimit", GENERAL))),
     Writable("site", "solarAdjusted", v.Bool, "scale the solar forecast by today's produced/forecast ratio",
              (_post("/solaradjusted/{enable}", "setSolarAdjusted", GENERAL, "enable"),)),
+    Writable("site", "dimmed", v.Bool,
+             "§14a EnWG: the grid operator dims the site (controllable loadpoints share dimming.max_power_w)",
+             (_post("/dimmed/{enable}", "setDimmed", GENERAL, "enable"),)),
+    Writable("site", "peakShavingLimit", v.PowerLimit,
+             "W average grid import per capacity-tariff window (0 = off)",
+             (_post("/peakshavinglimit/{power}", "setPeakShavingLimit", GENERAL, "power"),)),
     # --- loadpoints ---
     Writable(LOADPOINTS, "mode", v.Mode, "off / now / minpv / pv (smart = pv)",
              (_post(LP + "/mode/{mode}", "setLoadpointMode", LOADPOINTS, "mode"),)),

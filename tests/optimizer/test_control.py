@@ -13,8 +13,6 @@ from services.optimizer.control import (
     Calm,
     LoadpointInputs,
     Timers,
-    battery_mode,
-    boost_active,
     calm_current,
     decide,
     decide_site,
@@ -32,7 +30,7 @@ from services.optimizer.site import (
     site_power,
 )
 from shared.messages import CommandReason
-from shared.state import BatteryMode, ChargeMode, PhaseAction, PvAction
+from shared.state import ChargeMode, PhaseAction, PvAction
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 EV = VehicleSettings(title="EV", capacity_kwh=60)
@@ -493,52 +491,6 @@ def test_higher_priority_claims_power_of_lower_priority_pv_loadpoint() -> None:
     }
     decisions = decide_site(settings, inputs, site(-1000), {}, NOW)
     assert decisions[2].enabled  # 1000 W export + 5520 W of the lower-priority car
-
-
-# --- battery ---------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("site_settings", "fast", "price", "expected"),
-    [
-        (SiteSettings(), False, None, BatteryMode.NORMAL),
-        (SiteSettings(battery_discharge_control=True), True, None, BatteryMode.HOLD),
-        (SiteSettings(battery_discharge_control=True), False, None, BatteryMode.NORMAL),
-        (SiteSettings(battery_grid_charge_limit=0.2), False, 0.15, BatteryMode.CHARGE),
-        (SiteSettings(battery_grid_charge_limit=0.2), False, 0.25, BatteryMode.NORMAL),
-        (
-            SiteSettings(
-                battery_mode_external=BatteryMode.HOLD, battery_mode_external_at=NOW - timedelta(seconds=30)
-            ),
-            False,
-            None,
-            BatteryMode.HOLD,
-        ),
-        (
-            SiteSettings(
-                battery_mode_external=BatteryMode.HOLD, battery_mode_external_at=NOW - timedelta(seconds=61)
-            ),
-            False,
-            None,
-            BatteryMode.NORMAL,
-        ),
-    ],
-    ids=["normal", "hold-fast", "no-hold-pv", "grid-charge", "too-dear", "external", "external-lapsed"],
-)
-def test_battery_mode(
-    site_settings: SiteSettings, fast: bool, price: float | None, expected: BatteryMode
-) -> None:
-    mode = battery_mode(site_settings, fast_charging=fast, grid_price=price, battery_configured=True, now=NOW)
-    assert mode is expected
-
-
-def test_battery_boost_runs_above_its_limit_only() -> None:
-    lp = PV.model_copy(update={"battery_boost": True, "battery_boost_limit": 40})
-    assert boost_active(lp, 60)
-    assert not boost_active(lp, 40)
-    assert not boost_active(lp.model_copy(update={"mode": ChargeMode.NOW}), 60)
-    decision = decide(lp, replace(CONNECTED, enabled=True), site(2000), Timers(), NOW, boost_active=True)
-    assert decision.enabled and decision.current_a == 16 and decision.reason is CommandReason.BOOST
 
 
 def test_vehicle_priority_raises_the_loadpoint_priority() -> None:

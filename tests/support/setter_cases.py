@@ -64,6 +64,8 @@ CASES: dict[tuple[str, str], Cases] = {
     ("site", "smartCostLimit"): COST,
     ("site", "smartFeedInPriorityLimit"): COST,
     ("site", "solarAdjusted"): BOOL,
+    ("site", "dimmed"): BOOL,
+    ("site", "peakShavingLimit"): Cases(("5000", "0", "10000000"), ("-1", "1e8", "inf", "x")),
     ("loadpoints", "mode"): Cases(("pv", "off", "now", "minpv", "PV", "smart"), ("turbo", "1", "true")),
     ("loadpoints", "phasesConfigured"): Cases(("3", "0", "1", "3.0"), ("2", "4", "-1", "3.5", "x")),
     ("loadpoints", "limitSoc"): WHOLE_SOC,
