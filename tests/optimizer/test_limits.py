@@ -162,7 +162,7 @@ def status(lp: int, current: float, *, charging: bool = True) -> ChargerStatus:
 def grid(currents: tuple[float, float, float]) -> MeterReading:
     return MeterReading(
         meter="grid", usage=MeterUsage.GRID, power_w=sum(currents) * V, currents_a=currents,
-        powers_w=tuple(c * V for c in currents),  # type: ignore[arg-type]
+        powers_w=tuple(c * V for c in currents),
     )  # fmt: skip
 
 
