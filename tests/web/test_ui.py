@@ -258,6 +258,39 @@ def test_why_texts_from_evcc_keys(browser: Browser) -> None:
     assert results["offlineHeadline"] == "Charger problem"
 
 
+def test_chart_draws_co2_solar_and_plan_slots(browser: Browser) -> None:
+    """The price chart with series the demo has no provider for (CO2, solar forecast), drawn off-screen."""
+    drawn = browser.driver.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        Promise.all([import('/assets/app/ui.js'), import('/assets/app/chart.js')]).then(([ui, chart]) => {
+          const from = Date.parse('2026-06-01T00:00:00Z') / 1000;
+          const slot = (i, v) => [from + i * 900, from + (i + 1) * 900, v];
+          const site = { forecast: {
+            grid: Array.from({ length: 96 }, (_, i) => slot(i, 0.2 + (i % 24) / 100)),
+            co2: Array.from({ length: 96 }, (_, i) => slot(i, 300 + i)),
+            solar: {
+              timeseries: Array.from({ length: 25 }, (_, h) => [from + h * 3600, h > 6 && h < 20 ? 5e3 : 0]),
+            },
+          } };
+          const root = document.createElement('div');
+          root.style.width = '800px';
+          document.body.append(root);
+          const planned = [{ start: (from + 7200) * 1000, end: (from + 9000) * 1000 }];
+          ui.render(ui.html`<${chart.PriceChart} forecast=${chart.forecastOf(site)} from=${from * 1000}
+            to=${(from + 86400) * 1000} planned=${planned} limit=${0.25} currency="EUR" />`, root);
+          requestAnimationFrame(() => {
+            const q = (css) => root.querySelectorAll(css).length;
+            done({ bars: q('rect.bar'), planned: q('rect.bar.planned'), cheap: q('rect.bar.cheap'),
+                   co2: q('.co2-line'), solar: q('.solar-area'), limit: q('.limit-line') });
+            root.remove();
+          });
+        });
+        """
+    )
+    assert drawn == {"bars": 96, "planned": 2, "cheap": 24, "co2": 1, "solar": 1, "limit": 1}
+
+
 def test_german_dark_and_mobile(browser: Browser) -> None:
     browser.testid("nav-settings").click()
     browser.testid("pref-language").send_keys("Deutsch")
