@@ -15,6 +15,7 @@ from bench.machine import machine
 BENCHMARKS = [
     "bench.planner",
     "bench.devices",
+    "bench.ocpp",
     "bench.optimizer_reaction",
     "bench.reaction",
     "bench.state_throughput",

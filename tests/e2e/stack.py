@@ -67,6 +67,26 @@ def stack_config(overrides: Callable[[dict[str, Any]], None] | None = None) -> d
     return data
 
 
+def example_config(name: str) -> dict[str, Any]:
+    """``examples/<name>`` (an OCPP example) with every port moved to a free one — the simulated Modbus
+    devices, the central system and the URL the simulated charge point connects to — and the loadpoint off."""
+    data: dict[str, Any] = yaml.safe_load((ROOT / "examples" / name).read_text(encoding="utf-8"))
+    ports = {name: free_port() for name in ("pv", "grid", "battery")}
+    for device in data["simulator"]["devices"]:
+        if device["name"] in ports:
+            device["port"] = ports[device["name"]]
+    for meter in data["meters"]:
+        meter["modbus"]["port"] = ports[meter["name"]]
+    central = free_port()
+    data["ocpp"] = {**data["ocpp"], "host": "127.0.0.1", "port": central}
+    for device in data["simulator"]["devices"]:
+        if device["model"] == "ocpp":
+            device["url"] = f"ws://127.0.0.1:{central}/cp1"
+    data["loadpoints"][0]["mode"] = "off"
+    data["chargers"][0]["ocpp"]["meter_interval_s"] = 1
+    return data
+
+
 def use_scenario(config: dict[str, Any], directory: Path, scenario: dict[str, Any]) -> Path:
     """Write ``scenario`` (docs/simulator.md) to ``directory`` and let the simulator play it."""
     path = directory / "scenario.yaml"

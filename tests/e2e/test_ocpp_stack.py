@@ -12,35 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from services.simulator.devices.ocpp_cp import SimulatedChargePoint
-from tests.e2e.stack import api_result, demo_stack, healthy, wait_until
-from tests.support.broker import free_port
+from tests.e2e.stack import api_result, demo_stack, example_config, healthy, wait_until
 from tests.support.modbus import simulated_home
 
 pytestmark = pytest.mark.e2e
-EXAMPLES = Path(__file__).parents[2] / "examples"
-
-
-def example(name: str) -> dict[str, Any]:
-    """An example config with every port moved to a free one (the OCPP wallbox's URL follows)."""
-    data: dict[str, Any] = yaml.safe_load((EXAMPLES / name).read_text(encoding="utf-8"))
-    ports = {name: free_port() for name in ("pv", "grid", "battery")}
-    for device in data["simulator"]["devices"]:
-        if device["name"] in ports:
-            device["port"] = ports[device["name"]]
-    for meter in data["meters"]:
-        meter["modbus"]["port"] = ports[meter["name"]]
-    central = free_port()
-    data["ocpp"]["port"] = central
-    data["ocpp"]["host"] = "127.0.0.1"
-    for device in data["simulator"]["devices"]:
-        if device["model"] == "ocpp":
-            device["url"] = f"ws://127.0.0.1:{central}/cp1"
-    data["loadpoints"][0]["mode"] = "off"
-    data["chargers"][0]["ocpp"]["meter_interval_s"] = 1
-    return data
 
 
 async def loadpoint(http: httpx.AsyncClient, key: str) -> Any:
@@ -48,7 +25,7 @@ async def loadpoint(http: httpx.AsyncClient, key: str) -> Any:
 
 
 async def test_ocpp_demo_charges_over_ocpp(tmp_path: Path) -> None:
-    config = example("ocpp-demo.yaml")
+    config = example_config("ocpp-demo.yaml")
     async with (
         demo_stack(tmp_path, config) as stack,
         httpx.AsyncClient(base_url=stack.base_url, timeout=5) as http,
@@ -65,7 +42,7 @@ async def test_ocpp_demo_charges_over_ocpp(tmp_path: Path) -> None:
 
 
 async def test_external_charge_point_is_driven(tmp_path: Path) -> None:
-    config = example("ocpp-external.yaml")
+    config = example_config("ocpp-external.yaml")
     assert not any(d["model"] == "ocpp" for d in config["simulator"]["devices"]), "nothing plays cp1"
     url = f"ws://127.0.0.1:{config['ocpp']['port']}/cp1"
     wallbox = {"name": "wallbox", "model": "ocpp", "port": 0, "url": url, "free_vend": True}
