@@ -1,1 +1,2 @@
-"""The meter-reader service: polls grid, PV, battery and charge meters over Modbus and publishes readings."""
+"""The meter-reader service: reads grid, PV, battery and charge meters (Modbus, MQTT, HTTP) and vehicle
+sources, and publishes readings."""

@@ -3,7 +3,9 @@
 Publishes ``<internal>/meters/<name>`` (MeterReading, retained) on every poll and the site keys of
 :mod:`services.meter_reader.site` whenever they change. A dead meter only makes its own reading stale.
 Batteries with a ``battery_control`` block follow the optimizer's ``site/batteryMode``
-(:mod:`services.meter_reader.battery`).
+(:mod:`services.meter_reader.battery`). Vehicle readings (SoC, range, odometer) from vehicle sources and
+pushes go to ``<internal>/vehicles/<name>`` (:mod:`services.meter_reader.vehicles`); the service answers the
+requests and ``/set`` topics of the keys it owns (``vehicles/<name>/soc``).
 """
 
 from __future__ import annotations
