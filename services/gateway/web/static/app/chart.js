@@ -27,12 +27,14 @@ export function solarPoints(solar) {
 
 export function forecastOf(site) {
   const f = site.forecast || {};
+  // evcc: with solarAdjusted the forecast is scaled by today's produced ÷ forecast energy
+  const scale = site.solarAdjusted && typeof f.solar?.scale === "number" && f.solar.scale > 0 ? f.solar.scale : 1;
   return {
     grid: slots(f.grid),
     feedin: slots(f.feedin ?? f.feedIn),
     co2: slots(f.co2),
     planner: slots(f.planner),
-    solar: solarPoints(f.solar),
+    solar: solarPoints(f.solar).map((p) => ({ ...p, value: p.value * scale })),
   };
 }
 

@@ -131,10 +131,19 @@ function Phases({ lp }) {
   </div>`;
 }
 
+const BOOST_LIMITS = [100, 90, 80, 70, 60, 50, 40, 30, 20, 10];
+
 function BatteryBoost({ lp }) {
   const action = useAction();
+  const limit = useAction();
+  const options = BOOST_LIMITS.map((v) => ({ value: String(v), label: v === 100 ? t("loadpoint.boostOff") : fmt.percent(v) }));
   return html`<div class="control">
-    <${Toggle} label=${t("loadpoint.batteryBoost")} checked=${lp.batteryBoost} disabled=${action.busy || lp.mode === "off" || lp.mode === "now"}
+    <${Select} label=${t("loadpoint.boostLimit")} value=${String(lp.batteryBoostLimit ?? 100)} options=${options}
+      disabled=${limit.busy} testid=${`battery-boost-limit-${lp.id}`}
+      onChange=${(v) => limit.run(() => api.post(`loadpoints/${lp.id}/batteryboostlimit/${v}`))} />
+    <${ErrorText} error=${limit.error} />
+    <${Toggle} label=${t("loadpoint.batteryBoost")} checked=${lp.batteryBoost}
+      disabled=${action.busy || lp.mode === "off" || lp.mode === "now" || (lp.batteryBoostLimit ?? 100) >= 100}
       hint=${t("loadpoint.batteryBoostHint")} testid=${`battery-boost-${lp.id}`}
       onChange=${(on) => action.run(() => api.post(`loadpoints/${lp.id}/batteryboost/${on}`))} />
     <${ErrorText} error=${action.error} />

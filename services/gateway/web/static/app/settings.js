@@ -14,7 +14,6 @@ function SocSetting({ label, hint, path, value, testid }) {
 
 function BatterySettings({ site }) {
   const discharge = useAction();
-  const residual = useAction();
   const gridCharge = useAction();
   const isCo2 = site.smartCostType === "co2";
   const limit = site.batteryGridChargeLimit;
@@ -49,14 +48,48 @@ function BatterySettings({ site }) {
       <${ErrorText} error=${gridCharge.error} />
     </div>
   </section>
-  <section class="card" aria-labelledby="site-title" data-testid="site-settings">
+  <${SiteSettings} site=${site} />`;
+}
+
+function SiteToggle({ label, hint, path, checked, testid }) {
+  const action = useAction();
+  return html`<div class="control">
+    <${Toggle} label=${label} hint=${hint} checked=${checked} disabled=${action.busy} testid=${testid}
+      onChange=${(on) => action.run(() => api.post(`${path}/${on}`))} />
+    <${ErrorText} error=${action.error} />
+  </div>`;
+}
+
+function SiteNumber({ label, hint, path, value, unit, step, testid, removable }) {
+  const action = useAction();
+  return html`<div class="control">
+    <${NumberInput} label=${label} value=${value ?? ""} unit=${unit} step=${step} hint=${hint} testid=${testid}
+      disabled=${action.busy} onCommit=${(v) => action.run(() => api.post(`${path}/${v}`))} />
+    ${removable && value != null && value !== "" &&
+    html`<button type="button" class="secondary small" disabled=${action.busy}
+      onClick=${() => action.run(() => api.del(path))}>${t("site.remove")}</button>`}
+    <${ErrorText} error=${action.error} />
+  </div>`;
+}
+
+function SiteSettings({ site }) {
+  const hasSolarForecast = !!site.forecast?.solar;
+  return html`<section class="card" aria-labelledby="site-title" data-testid="site-settings">
     <h2 id="site-title">${t("site.title")}</h2>
-    <div class="control">
-      <${NumberInput} label=${t("site.residualPower")} value=${site.residualPower} unit="W" step=${50}
-        hint=${t("site.residualPowerHint")} testid="residual-power" disabled=${residual.busy}
-        onCommit=${(v) => residual.run(() => api.post(`residualpower/${v}`))} />
-      <${ErrorText} error=${residual.error} />
-    </div>
+    <${SiteNumber} label=${t("site.residualPower")} hint=${t("site.residualPowerHint")} path="residualpower"
+      value=${site.residualPower} unit="W" step=${50} testid="residual-power" />
+    <${SiteNumber} label=${t("site.gridExportLimit")} hint=${t("site.gridExportLimitHint")} path="gridexportlimit"
+      value=${site.gridExportLimit} unit="W" step=${100} testid="grid-export-limit" />
+    ${site.battery != null &&
+    html`<${SiteToggle} label=${t("site.batteryGridDischarge")} hint=${t("site.batteryGridDischargeHint")}
+      path="batterygriddischarge" checked=${site.batteryGridDischarge} testid="battery-grid-discharge" />`}
+    ${site.smartFeedInPriorityAvailable &&
+    html`<${SiteNumber} label=${t("site.feedInPriority")} hint=${t("site.feedInPriorityHint")}
+      path="smartfeedinprioritylimit" value=${site.loadpoints?.[0]?.smartFeedInPriorityLimit ?? site.smartFeedInPriorityLimit}
+      unit=${`${site.currency || ""}/kWh`} step=${0.01} removable testid="feedin-priority" />`}
+    ${hasSolarForecast &&
+    html`<${SiteToggle} label=${t("site.solarAdjusted")} hint=${t("site.solarAdjustedHint")} path="solaradjusted"
+      checked=${site.solarAdjusted} testid="solar-adjusted" />`}
   </section>`;
 }
 
@@ -161,7 +194,7 @@ function Preferences({ theme, setTheme }) {
 
 export function SettingsView({ site, theme, setTheme, requestLogin }) {
   return html`<div class="view settings-view" data-testid="view-settings">
-    ${(site.battery != null || site.residualPower != null) && html`<${BatterySettings} site=${site} />`}
+    ${site.battery != null ? html`<${BatterySettings} site=${site} />` : html`<${SiteSettings} site=${site} />`}
     <${Preferences} theme=${theme} setTheme=${setTheme} />
     <${AdminCard} requestLogin=${requestLogin} />
   </div>`;
