@@ -123,7 +123,14 @@ def test_limit_slider_sets_limit_soc_by_keyboard(browser: Browser, api: httpx.Cl
     poll(lambda: loadpoint(api).get("limitSoc") == start - 10, what=f"limitSoc {start - 10}")
     browser.wait(lambda _d: slider.get_attribute("value") == str(start - 10))
     slider.send_keys(Keys.ARROW_RIGHT)
-    poll(lambda: loadpoint(api).get("limitSoc") == start - 5, what=f"limitSoc {start - 5}")
+    control = slider.find_element("xpath", "ancestor::div[contains(@class, 'control')]")
+    try:
+        poll(lambda: loadpoint(api).get("limitSoc") == start - 5, what=f"limitSoc {start - 5}")
+    except AssertionError as error:
+        shown = slider.get_attribute("value")
+        raise AssertionError(
+            f"{error}; the slider shows {shown}, its control says {control.text!r}"
+        ) from None
 
 
 def test_a_plan_saved_in_the_ui_reaches_the_planner(browser: Browser, api: httpx.Client) -> None:
