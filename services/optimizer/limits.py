@@ -344,16 +344,19 @@ def limited(
         if target < min_a <= ceiling:
             target = min_a  # the reserve never switches off a charge that fits at its minimum
         target = floor_to_step(target, calm.step_a)
+        # More room shows only in readings that belong together (a meter read while a car ramps would
+        # show room that is not there).
+        hold = recent or not calm.settled
         if in_force > 0 and target >= in_force and was_limited:
-            if target - in_force < deadband_a or recent:
+            if target - in_force < deadband_a or hold:
                 target = in_force
-        elif in_force == 0 and was_limited and (ceiling < min_a + RESERVE_A or recent):
+        elif in_force == 0 and was_limited and (ceiling < min_a + RESERVE_A or hold):
             target = 0.0
         if target < min_a:
             return replace(decision, enabled=False, current_a=0.0, phases=0, case=case, safety=in_force > 0)
         return replace(decision, enabled=True, current_a=target, phases=phases, case=case,
                         safety=target < in_force)  # fmt: skip
-    if was_limited and recent and wish > in_force:
+    if was_limited and (recent or not calm.settled) and wish > in_force:
         # A limit let go: come back as calmly as a PV adjustment.
         if in_force == 0:
             return replace(decision, enabled=False, current_a=0.0, phases=0, case=last.case if last else "")

@@ -26,8 +26,9 @@ class PeakWindow:
 
 
 def window_start(now: datetime, window_s: int) -> datetime:
-    seconds = (now - EPOCH).total_seconds()
-    return EPOCH + timedelta(seconds=seconds - seconds % window_s)
+    # Whole seconds: a float remainder would move the start by microseconds from one reading to the next.
+    periods = int((now - EPOCH).total_seconds()) // window_s
+    return EPOCH + timedelta(seconds=periods * window_s)
 
 
 def advance(window: PeakWindow | None, grid_w: float | None, at: datetime, window_s: int) -> PeakWindow:

@@ -314,3 +314,10 @@ def test_without_a_peak_shaving_limit_nothing_is_held_back() -> None:
     assert result.site_state.peakShavingActive is False and result.site_state.dimmed is False
     assert all(c.command.ceiling_a is None for c in result.commands.values())
     assert all(lp.mode is ChargeMode.NOW for lp in default_settings(DIMMING_CONFIG).loadpoints.values())
+
+
+def test_peak_shaving_window_keeps_its_start_between_readings_microseconds_apart() -> None:
+    window = None
+    for micro in range(0, 1_000_000, 137_111):
+        window = advance(window, 4000, NOW + timedelta(microseconds=micro), 900)
+    assert window is not None and window.import_wh == pytest.approx(4000 * 0.959777 / 3600, rel=1e-3)
