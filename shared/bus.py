@@ -221,6 +221,8 @@ class Bus:
         self._unacked: dict[int, _Outgoing] = {}
         """Publishes handed to the client and not yet acknowledged, by send order."""
         self._sequence = 0
+        self._connects = 0
+        """Successful broker connections since start (in the status: reconnects show in the metrics)."""
         self._client: aiomqtt.Client | None = None
         self._pending: dict[str, asyncio.Future[Reply]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -310,6 +312,7 @@ class Bus:
             version=__version__,
             started=self.started,
             problems=self.problems if state == "online" else (),
+            connects=self._connects,
         )
         return status.model_dump_json().encode()
 
@@ -402,6 +405,7 @@ class Bus:
     async def _connected(self, client: aiomqtt.Client, status_topic: str) -> None:
         """Subscribe everything (one SUBSCRIBE), say online, queue the retained state before the rest."""
         self._client = client
+        self._connects += 1
         self._reconnect = asyncio.get_running_loop().create_future()
         subscriptions = list(self._subscriptions)  # later ones subscribe themselves (``_client`` is set)
         if subscriptions:

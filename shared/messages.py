@@ -52,6 +52,8 @@ class ServiceStatus(Message):
     )
     """What is wrong while the service runs on (a failing control cycle, settings not persisted); empty
     when all is well. Online with problems is degraded, not healthy."""
+    connects: int = Field(default=0, ge=0)
+    """How often the service's bus connected to the broker since it started (1 = never reconnected)."""
 
 
 # --- meters -------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ __all__ = ["API_PREFIX", "create_app"]
 
 def create_app(ctx: GatewayContext) -> FastAPI:
     from services.gateway import (
+        metrics,
         routes_auth,
         routes_sessions,
         routes_setters,
@@ -56,6 +57,7 @@ def create_app(ctx: GatewayContext) -> FastAPI:
     app.include_router(routes_auth.router, prefix=API_PREFIX)
     app.include_router(routes_system.router, prefix=API_PREFIX)
     app.include_router(websocket.router)
+    app.include_router(metrics.router)
     install_web(app)
     app.include_router(build_fleet_router(ctx.fleet))
     return app

@@ -1,12 +1,15 @@
 """The gateway's integrations beyond evcc's API, built from the configuration and run beside the server:
-Home Assistant discovery (and, as they are configured, metrics and notifications)."""
+Home Assistant discovery, Prometheus metrics and notifications."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
 
+from sqlalchemy.engine import Engine
+
 from services.gateway.discovery import DiscoveryPublisher
+from services.gateway.metrics import GatewayMetrics
 from services.gateway.state_store import StateStore
 from shared.bus import Bus
 from shared.config import Config
@@ -14,16 +17,19 @@ from shared.config import Config
 
 @dataclass
 class Integrations:
+    metrics: GatewayMetrics
     discovery: DiscoveryPublisher | None = None
 
     @classmethod
-    def build(cls, config: Config, bus: Bus, store: StateStore) -> Integrations:
+    def build(cls, config: Config, bus: Bus, store: StateStore, engine: Engine) -> Integrations:
         """Create what the configuration asks for and subscribe it (before the bus starts)."""
+        metrics = GatewayMetrics(store, engine)
+        metrics.attach(bus)
         discovery = None
         if config.homeassistant.discovery:
             discovery = DiscoveryPublisher(config.homeassistant, bus, store)
             discovery.attach()
-        return cls(discovery=discovery)
+        return cls(metrics=metrics, discovery=discovery)
 
     def start(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
         """Their background tasks (cancelled by the gateway when it stops)."""

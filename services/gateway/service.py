@@ -71,7 +71,7 @@ def build_context(config: Config, bus: Bus, recent: RecentLines | None = None) -
         writer=writer,
         fleet=gateway_fleet(config, engine, store, bus),
         sessions_changed=sessions_changed,
-        integrations=Integrations.build(config, bus, store),
+        integrations=Integrations.build(config, bus, store, engine),
     )
 
 
