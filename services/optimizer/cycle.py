@@ -506,6 +506,7 @@ def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
                 vehicle_identity=status.identifier if status else None,
                 dimmed=site_limits_now.dimmed and lp_id in site_limits_now.dimmed_loadpoints,
                 limited_by=decision.case.removeprefix(LIMITED) if decision.case.startswith(LIMITED) else "",
+                vehicle_reading=snapshot.vehicles.get(lp.vehicle) if lp.vehicle else None,
             )
         )
         commanded = memory.loadpoint(lp_id).commanded

@@ -28,6 +28,7 @@ from services.optimizer.plans import PlanState
 from services.optimizer.settings import LoadpointSettings, PlanStrategySetting, SiteSettings, VehicleSettings
 from shared import __version__
 from shared.config import Config
+from shared.messages import VehicleReading
 from shared.state import (
     BatteryMode,
     LoadpointState,
@@ -104,6 +105,8 @@ class LoadpointView:
     vehicle_identity: str | None = None
     dimmed: bool = False
     limited_by: str = ""
+    vehicle_reading: VehicleReading | None = None
+    """The assigned vehicle's own source (range, odometer), if it has one."""
 
 
 def loadpoint_state(view: LoadpointView) -> LoadpointState:
@@ -164,8 +167,8 @@ def loadpoint_state(view: LoadpointView) -> LoadpointState:
         limitedBy=view.limited_by,
         # evcc publishes 0 for what no vehicle source reports (its "unpublishVehicle")
         vehicleSoc=inputs.vehicle_soc_pct if inputs.vehicle_soc_pct is not None else 0.0,
-        vehicleRange=0,
-        vehicleOdometer=0.0,
+        vehicleRange=_known_range(view.vehicle_reading),
+        vehicleOdometer=(view.vehicle_reading.odometer_km or 0.0) if view.vehicle_reading else 0.0,
         vehicleLimitSoc=vehicle.limit_soc if vehicle else 0,
         vehicleDetectionActive=False,
         vehicleClimaterActive=None,
@@ -174,6 +177,11 @@ def loadpoint_state(view: LoadpointView) -> LoadpointState:
         chargeRemainingEnergy=remaining_energy_wh(lp, inputs),
         chargeRemainingDuration=remaining_duration_s(lp, inputs),
     )
+
+
+def _known_range(reading: VehicleReading | None) -> int:
+    """km as evcc publishes it (whole km; 0 without a source that reports one)."""
+    return round(reading.range_km) if reading is not None and reading.range_km is not None else 0
 
 
 def remaining_energy_wh(lp: LoadpointSettings, inputs: LoadpointInputs) -> float:
