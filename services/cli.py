@@ -56,7 +56,7 @@ def _health_command(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from services.registry import SERVICES
+    from services.registry import CENTRE_SERVICES, SERVICES
 
     parser = argparse.ArgumentParser(prog="chargebus", description="Solar and tariff-aware EV charging.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(handler=_demo_command)
 
-    for name in SERVICES:
+    for name in (*SERVICES, *CENTRE_SERVICES):
         sub = commands.add_parser(name, help=f"run the {name} service")
         sub.add_argument("--config", required=False, help="config file (YAML)")
         sub.set_defaults(handler=lambda a, n=name: _service_command(n, a))
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_check_config)
 
     health = commands.add_parser("health", help="exit 0 when a service reports online on the broker")
-    health.add_argument("service", choices=list(SERVICES))
+    health.add_argument("service", choices=[*SERVICES, *CENTRE_SERVICES])
     health.add_argument("--config", required=False)
     health.add_argument("--timeout", type=float, default=3.0)
     health.set_defaults(handler=_health_command)

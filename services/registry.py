@@ -17,7 +17,12 @@ SERVICES: dict[str, str] = {
 }
 """In start order for the demo: devices first, then the services that read them, the gateway last."""
 
+CENTRE_SERVICES: dict[str, str] = {
+    "fleet-gateway": "services.fleet_gateway.service",
+}
+"""Services of the centre of a fleet (DESIGN §7): not part of a site's stack."""
+
 
 def service_main(name: str) -> ServiceMain:
-    module = importlib.import_module(SERVICES[name])
+    module = importlib.import_module({**SERVICES, **CENTRE_SERVICES}[name])
     return cast(ServiceMain, module.run)

@@ -26,6 +26,8 @@ from types import TracebackType
 from typing import Any, Literal
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from pydantic import BaseModel, ValidationError
 
 from shared import __version__
@@ -324,7 +326,7 @@ class Bus:
             "hostname": s.host,
             "port": s.port,
             "identifier": identifier,
-            "clean_session": clean,
+            **_session_kwargs(s, clean),
             "will": will,
             "username": s.user,
             "password": s.password.get_secret_value() if s.password else None,
@@ -704,3 +706,17 @@ def _first_error(error: ValidationError) -> str:
         return str(error)
     where = ".".join(str(part) for part in errors[0]["loc"])
     return f"{where}: {errors[0]['msg']}" if where else errors[0]["msg"]
+
+
+def _session_kwargs(settings: MqttSettings, clean: bool) -> dict[str, Any]:
+    """MQTT 3.1.1 keeps a session with ``clean_session`` off; MQTT 5 with clean start off and a session
+    expiry (the broker forgets a session at once when it has none)."""
+    if settings.protocol != "5":
+        return {"clean_session": clean}
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    properties.SessionExpiryInterval = 0 if clean else settings.session_expiry_s
+    return {
+        "protocol": aiomqtt.ProtocolVersion.V5,
+        "clean_start": clean,
+        "properties": properties,
+    }

@@ -57,6 +57,11 @@ class MqttSettings(Strict):
     watchdog_s: float = Field(default=30.0, ge=0)
     """A connected bus pings itself through the broker; no answer for this long → reconnect, and a second
     time in a row → the service exits non-zero so its supervisor restarts it. 0 turns the watchdog off."""
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    """MQTT protocol version; ``5`` for shared subscriptions (the fleet gateway uses it)."""
+    session_expiry_s: int = Field(default=86400, ge=0)
+    """MQTT 5: how long the broker keeps a persistent session (and queues its QoS 1 messages) while the
+    client is away."""
 
 
 class DatabaseSettings(Strict):
@@ -125,7 +130,17 @@ class VehicleConfig(Strict):
     """How often its sources are read."""
 
 
+SITE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
+LOCAL_SITE = "local"
+"""The site id of a gateway without ``site.id``: its fleet records and sessions carry this id."""
+"""A site id: a topic level and a URL path segment (no ``/``, ``+``, ``#``, spaces)."""
+
+
 class SiteConfig(Strict):
+    id: str | None = Field(default=None, pattern=SITE_ID_PATTERN)
+    """The site's id in a fleet. When set, its trees live under ``sites/<id>/evcc`` and
+    ``sites/<id>/chargebus`` (unless ``mqtt.topic``/``mqtt.internal`` say otherwise) and its MQTT client ids
+    carry it, so many sites can share a broker (DESIGN §7)."""
     title: str = "Home"
     grid: str | None = None
     """Name of the grid meter."""
@@ -227,6 +242,26 @@ class GatewaySettings(Strict):
             if not re.fullmatch(r"https?://[^/\s?#*]+", origin):
                 raise ValueError(f"not an origin (scheme://host[:port]): {origin!r}")
         return values
+
+
+class FleetSettings(Strict):
+    """The centre of a fleet (``chargebus fleet-gateway``): how its instances share the work."""
+
+    sites_root: str = Field(default="sites", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+    """Sites publish below ``<sites_root>/<site-id>/evcc`` and ``<sites_root>/<site-id>/chargebus``."""
+    group: str = Field(default="fleet-gateway", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    """MQTT 5 shared-subscription group: every instance of one fleet uses the same group, so each message
+    reaches exactly one of them."""
+    instance: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    """This instance's name (its client id and session); from ``CHARGEBUS_FLEET__INSTANCE``. Unset: the
+    host name and process id."""
+    redis_url: SecretStr | None = None
+    """``redis://host:6379/0``: keep rate limits and idempotency keys in Redis instead of the database."""
+    flush_interval_s: float = Field(default=0.1, gt=0, le=5)
+    """How long live state is gathered before one batched write to the database."""
+    bootstrap_quiet_s: float = Field(default=1.0, gt=0, le=60)
+    """At start, retained state is read until the broker has been quiet this long (shared subscriptions
+    never deliver retained messages)."""
 
 
 SimulatedModel = Literal[
@@ -395,6 +430,7 @@ class Config(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     optimizer: OptimizerSettings = Field(default_factory=OptimizerSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    fleet: FleetSettings = Field(default_factory=FleetSettings)
     ocpp: OcppSettings = Field(default_factory=OcppSettings)
     homeassistant: HomeAssistantSettings = Field(default_factory=HomeAssistantSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
@@ -411,6 +447,25 @@ class Config(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment beats the file: connection settings and secrets are deployment facts.
         return env_settings, init_settings
+
+    @model_validator(mode="after")
+    def _site_roots(self) -> Config:
+        """A fleet site's trees and client ids carry its id unless they were given explicitly."""
+        site = self.site.id
+        if site:
+            given = self.mqtt.model_fields_set
+            if "topic" not in given:
+                self.mqtt.topic = f"{self.fleet.sites_root}/{site}/evcc"
+            if "internal" not in given:
+                self.mqtt.internal = f"{self.fleet.sites_root}/{site}/chargebus"
+            if "client_id" not in given:
+                self.mqtt.client_id = f"chargebus-{site}"
+        return self
+
+    @property
+    def site_id(self) -> str:
+        """This site's id; ``local`` for a gateway that is not part of a fleet."""
+        return self.site.id or LOCAL_SITE
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Config:

@@ -34,6 +34,8 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Field, Session, SQLModel, create_engine
 
+from shared.config import LOCAL_SITE
+
 Migration = Callable[[Connection], None]
 
 
@@ -61,6 +63,10 @@ def from_db_time(value: datetime | None) -> datetime | None:
 # --- tables ---------------------------------------------------------------------------------------------
 
 
+def _site_column() -> Column[str]:
+    return Column(String(64), nullable=False, default=LOCAL_SITE, server_default=LOCAL_SITE, index=True)
+
+
 class ChargingSession(SQLModel, table=True):
     """evcc's ``sessions`` table (reference §6.1) plus ``session_uid`` for idempotent writes."""
 
@@ -68,6 +74,8 @@ class ChargingSession(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     session_uid: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    site_id: str = Field(default=LOCAL_SITE, sa_column=_site_column())
+    """The site the session happened at (a fleet gateway keeps many)."""
     created: datetime = Field(sa_column=Column(DateTime, nullable=False, index=True))
     finished: datetime | None = Field(default=None, sa_column=Column(DateTime, nullable=True))
     loadpoint: str = ""
@@ -103,6 +111,7 @@ class CommandLog(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    site_id: str = Field(default=LOCAL_SITE, sa_column=_site_column())
     loadpoint: int = Field(index=True)
     charger: str
     seq: int | None = None
@@ -122,6 +131,7 @@ class ChargerStatusLog(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    site_id: str = Field(default=LOCAL_SITE, sa_column=_site_column())
     loadpoint: int = Field(index=True)
     charger: str
     status: str
@@ -165,7 +175,18 @@ def _m1_initial(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn, tables=[SQLModel.metadata.tables[n] for n in names])
 
 
-GATEWAY_MIGRATIONS: list[Migration] = [_m1_initial]
+def _m2_site_ids(conn: Connection) -> None:
+    """v2: sessions and logs name their site (a fleet gateway writes many sites into one database).
+    A new database got the column from v1 already."""
+    for table in ("sessions", "command_logs", "charger_status_logs"):
+        if "site_id" not in {c["name"] for c in inspect(conn).get_columns(table)}:
+            conn.execute(
+                text(f"ALTER TABLE {table} ADD COLUMN site_id VARCHAR(64) NOT NULL DEFAULT '{LOCAL_SITE}'")
+            )
+            conn.execute(text(f"CREATE INDEX ix_{table}_site_id ON {table} (site_id)"))
+
+
+GATEWAY_MIGRATIONS: list[Migration] = [_m1_initial, _m2_site_ids]
 """Ordered; append only. Version n = the first n migrations applied."""
 
 

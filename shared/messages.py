@@ -393,3 +393,46 @@ class Reply(Message):
     value: Any = None
     error: str | None = None
     code: int | None = None
+
+
+# --- fleet ----------------------------------------------------------------------------------------------
+
+MAX_SITE_CHARGERS = 2000
+MAX_SITE_VEHICLES = 2000
+
+
+class SiteCharger(Message):
+    """One charger of a site as the fleet sees it (an EVSE)."""
+
+    name: str = Field(min_length=1, max_length=128)
+    driver: str = Field(max_length=64)
+    """The ``chargers[].type`` that drives it (the EVSE model)."""
+    loadpoint: int | None = Field(default=None, ge=1, le=MAX_SITE_CHARGERS)
+    """The loadpoint (1-based) it serves; None when no loadpoint uses it."""
+    title: str = Field(default="", max_length=200)
+    mode: str | None = Field(default=None, max_length=16)
+    """The loadpoint's configured mode (restored after a boost when the tree shows none)."""
+
+
+class SiteVehicle(Message):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    title: str = Field(default="", max_length=200)
+    capacity_kwh: float = Field(default=0.0, ge=0, le=1000)
+    limit_soc: int = Field(default=0, ge=0, le=100)
+
+
+class SiteManifest(Message):
+    """``<internal>/fleet/site`` (retained, from the site's gateway): what a fleet gateway needs to know
+    about a site to serve it — its chargers, vehicles, tariffs, and the roots its own services use (which
+    differ from the centre's when a bridge remaps them)."""
+
+    site_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+    title: str = Field(default="", max_length=200)
+    timezone: str = Field(default="UTC", max_length=64)
+    currency: str = Field(default="EUR", max_length=8)
+    state_root: str = Field(min_length=1, max_length=200)
+    internal_root: str = Field(min_length=1, max_length=200)
+    chargers: tuple[SiteCharger, ...] = Field(default=(), max_length=MAX_SITE_CHARGERS)
+    vehicles: tuple[SiteVehicle, ...] = Field(default=(), max_length=MAX_SITE_VEHICLES)
+    tariffs: tuple[str, ...] = Field(default=(), max_length=16)
+    """Configured tariff usages (grid, feedin, co2, planner, solar)."""

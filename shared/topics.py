@@ -84,6 +84,11 @@ class Topics:
     def all_services(self) -> str:
         return f"{self.root}/services/+/status"
 
+    @property
+    def site_manifest(self) -> str:
+        """The site's :class:`~shared.messages.SiteManifest` (retained, from its gateway)."""
+        return f"{self.root}/fleet/site"
+
 
 EVENT_COMMAND = "command"
 EVENT_SESSION = "session"

@@ -1,8 +1,10 @@
 """Writes the facts on ``chargebus/events/<kind>`` into the database, idempotently.
 
 Sessions are upserted by ``session_uid`` (an event id already applied is skipped, so a QoS 1 redelivery
-changes nothing); command and charger-status logs are unique by ``event_id``. Database work runs in a
-worker thread so the bus loop never blocks on disk.
+changes nothing); command and charger-status logs are unique by ``event_id``. Every row names its site:
+a site's gateway writes its own, a fleet gateway the one in the event's topic. Several writers may share
+one database (fleet gateway instances): a write that loses a race on a unique key is tried once more and
+then finds the other's row. Database work runs in a worker thread so the bus loop never blocks on disk.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, select
 
 from shared.bus import BusMessage
+from shared.config import LOCAL_SITE
 from shared.db import (
     ChargerStatusLog,
     ChargingSession,
@@ -70,7 +73,7 @@ def session_fields(event: SessionEvent) -> dict[str, Any]:
     }
 
 
-def write_session(engine: Engine, event: SessionEvent) -> bool:
+def write_session(engine: Engine, event: SessionEvent, site_id: str = LOCAL_SITE) -> bool:
     """Upsert the session; False when this event was applied before."""
     with session_scope(engine) as session:
         if _already(session, event.event_id):
@@ -80,7 +83,7 @@ def write_session(engine: Engine, event: SessionEvent) -> bool:
         ).first()
         values = session_fields(event)
         if row is None:
-            row = ChargingSession(session_uid=event.session_uid, **values)
+            row = ChargingSession(session_uid=event.session_uid, site_id=site_id, **values)
         else:
             for name, value in values.items():
                 setattr(row, name, value)
@@ -89,7 +92,7 @@ def write_session(engine: Engine, event: SessionEvent) -> bool:
     return True
 
 
-def write_command(engine: Engine, event: CommandApplied) -> bool:
+def write_command(engine: Engine, event: CommandApplied, site_id: str = LOCAL_SITE) -> bool:
     with session_scope(engine) as session:
         if (
             session.exec(select(CommandLog.id).where(CommandLog.event_id == event.event_id)).first()
@@ -99,6 +102,7 @@ def write_command(engine: Engine, event: CommandApplied) -> bool:
         session.add(
             CommandLog(
                 event_id=event.event_id,
+                site_id=site_id,
                 loadpoint=event.loadpoint,
                 charger=event.charger,
                 seq=event.seq,
@@ -114,7 +118,7 @@ def write_command(engine: Engine, event: CommandApplied) -> bool:
     return True
 
 
-def write_charger_status(engine: Engine, event: ChargerStatusChanged) -> bool:
+def write_charger_status(engine: Engine, event: ChargerStatusChanged, site_id: str = LOCAL_SITE) -> bool:
     with session_scope(engine) as session:
         existing = session.exec(
             select(ChargerStatusLog.id).where(ChargerStatusLog.event_id == event.event_id)
@@ -124,6 +128,7 @@ def write_charger_status(engine: Engine, event: ChargerStatusChanged) -> bool:
         session.add(
             ChargerStatusLog(
                 event_id=event.event_id,
+                site_id=site_id,
                 loadpoint=event.loadpoint,
                 charger=event.charger,
                 status=event.status.value,
@@ -134,7 +139,7 @@ def write_charger_status(engine: Engine, event: ChargerStatusChanged) -> bool:
     return True
 
 
-Writer = Callable[[Engine, Any], bool]
+Writer = Callable[[Engine, Any, str], bool]
 EVENT_TABLE: dict[str, tuple[type[BaseModel], Writer]] = {
     EVENT_SESSION: (SessionEvent, write_session),
     EVENT_COMMAND: (CommandApplied, write_command),
@@ -154,17 +159,27 @@ class EventWriter:
     RETRY_FIRST_S = 0.5
     RETRY_MAX_S = 30.0
 
-    def __init__(self, engine: Engine, log: Any, sessions_changed: asyncio.Event | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        log: Any,
+        sessions_changed: asyncio.Event | None = None,
+        site_of: Callable[[str], str | None] | None = None,
+    ) -> None:
         self.engine = engine
         self.log = log
         self.sessions_changed = sessions_changed
         """Set whenever a session row changed (the statistics publisher waits on it)."""
+        self.site_of = site_of or (lambda _topic: LOCAL_SITE)
+        """The site an event's topic belongs to (None: not a site's event, ignored)."""
+        self.written = asyncio.Event()
+        """Set after every row written (the fleet API's session sync waits on it)."""
         self.handled = 0
         """Events handled so far (written, duplicate, invalid or dropped) — lets callers await progress."""
         self.failed_attempts = 0
         """Writes that failed because the database was unavailable (each is retried)."""
         self._progress = asyncio.Event()
-        self._queue: asyncio.Queue[tuple[str, Writer, Any]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, Writer, Any, str]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
 
     async def wait_handled(self, count: int, timeout: float = 10.0) -> None:
@@ -188,7 +203,8 @@ class EventWriter:
     async def on_message(self, message: BusMessage) -> None:
         kind = message.topic.rsplit("/", 1)[-1]
         entry = EVENT_TABLE.get(kind)
-        if entry is None or not message.payload:
+        site_id = self.site_of(message.topic)
+        if entry is None or not message.payload or site_id is None:
             return
         model, writer = entry
         try:
@@ -197,7 +213,7 @@ class EventWriter:
             self.log.warning("bad event ignored", kind=kind, error=str(error))
             self._done()
             return
-        self._queue.put_nowait((kind, writer, event))
+        self._queue.put_nowait((kind, writer, event, site_id))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._work(), name="gateway-event-writer")
 
@@ -208,21 +224,29 @@ class EventWriter:
 
     async def _work(self) -> None:
         while True:
-            kind, writer, event = await self._queue.get()
+            kind, writer, event, site_id = await self._queue.get()
             try:
-                written = await self._write(kind, writer, event)
+                written = await self._write(kind, writer, event, site_id)
             finally:
                 self._done()
+            if written:
+                self.written.set()
             if written and kind == EVENT_SESSION and self.sessions_changed is not None:
                 self.sessions_changed.set()
             if not written:
                 self.log.debug("event not written", kind=kind, event_id=getattr(event, "event_id", None))
 
-    async def _write(self, kind: str, writer: Writer, event: Any) -> bool:
+    async def _write(self, kind: str, writer: Writer, event: Any, site_id: str) -> bool:
         delay = self.RETRY_FIRST_S
+        raced = False
         while True:
             try:
-                return await asyncio.to_thread(writer, self.engine, event)
+                return await asyncio.to_thread(writer, self.engine, event, site_id)
+            except IntegrityError as error:
+                if raced:  # not a race: the row itself is unacceptable
+                    self.log.error("event rejected by the database; dropped", kind=kind, error=str(error))
+                    return False
+                raced = True  # another writer inserted the same key first: now it is an update or a no-op
             except (OperationalError, InterfaceError) as error:
                 self.failed_attempts += 1
                 self._progress.set()

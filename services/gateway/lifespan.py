@@ -2,7 +2,7 @@
 
 Started by uvicorn when the app starts serving and stopped when it stops: the bus (subscriptions wired by
 :func:`services.gateway.service.wire_bus` before), the statistics publisher, the event writer, the
-fleet API's deliverer and session sync, and the integrations (Home Assistant discovery, notifications).
+fleet API's deliverer and session sync, the integrations (Home Assistant discovery, notifications), and the site's manifest for a fleet gateway.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ async def gateway_running(ctx: GatewayContext) -> AsyncIterator[None]:
     log = get_logger("gateway")
     stop = asyncio.Event()
     async with ctx.bus:
+        if ctx.fleet.local is not None:  # what a fleet gateway needs to serve this site (retained)
+            await ctx.bus.publish_model(ctx.bus.topics.site_manifest, ctx.fleet.local)
         statistics = asyncio.create_task(
             publish_statistics(ctx.bus, ctx.engine, site_zone(ctx), ctx.sessions_changed, stop, log),
             name="gateway-statistics",

@@ -56,7 +56,13 @@ def build_context(config: Config, bus: Bus, recent: RecentLines | None = None) -
     engine = open_database(config.database.url)
     secret = config.gateway.jwt_secret.get_secret_value() if config.gateway.jwt_secret else None
     sessions_changed = asyncio.Event()
-    writer = EventWriter(engine, get_logger(SERVICE, component="events"), sessions_changed=sessions_changed)
+    site_id = config.site_id
+    writer = EventWriter(
+        engine,
+        get_logger(SERVICE, component="events"),
+        sessions_changed=sessions_changed,
+        site_of=lambda _topic: site_id,
+    )
     expected = Expected(loadpoints=len(config.loadpoints), vehicles=tuple(v.name for v in config.vehicles))
     store = StateStore(bus.state_root, expected)
     return GatewayContext(
@@ -69,7 +75,7 @@ def build_context(config: Config, bus: Bus, recent: RecentLines | None = None) -
         throttle=LoginThrottle(),
         jq=JqGate(config.gateway.jq),
         writer=writer,
-        fleet=gateway_fleet(config, engine, store, bus),
+        fleet=gateway_fleet(config, engine, store, bus, writer.written),
         sessions_changed=sessions_changed,
         integrations=Integrations.build(config, bus, store, engine),
     )

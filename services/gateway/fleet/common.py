@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fastapi import APIRouter
+from sqlmodel import Session, col
 
 from services.gateway.errors import validation_failed
 from services.gateway.fleet.pagination import Page, PageRequest, paginate, parse_timestamp, position_by_key
@@ -63,6 +64,41 @@ def page_descending(rows: Sequence[T], request: PageRequest, id_of: Callable[[T]
     ordered = sorted(rows, key=id_of, reverse=True)
     ids = [id_of(r) for r in ordered]
     return paginate(ordered, request, cursor_of=id_of, position=position_by_key(ids, True, lambda c: c))
+
+
+def page_by_id(
+    db: Session, query: Any, id_column: Any, request: PageRequest, *, descending: bool = False
+) -> Page[Any]:
+    """One page of ``query`` straight from SQL, ordered by the ID column (IDs are ULIDs, so descending
+    is newest first): never more than ``size + 1`` rows are loaded, however many the fleet holds."""
+    column = col(id_column)
+    forward, backward = (column.desc(), column.asc()) if descending else (column.asc(), column.desc())
+
+    def past(cursor: str) -> Any:
+        return column < cursor if descending else column > cursor
+
+    def before(cursor: str) -> Any:
+        return column > cursor if descending else column < cursor
+
+    def any_row(condition: Any) -> bool:
+        return db.exec(query.where(condition).limit(1)).first() is not None
+
+    size = request.size
+    if request.after is not None:
+        rows = list(db.exec(query.where(past(request.after)).order_by(forward).limit(size + 1)).all())
+        items, has_next = rows[:size], len(rows) > size
+        has_previous = any_row(~past(request.after))
+    elif request.before is not None:
+        rows = list(db.exec(query.where(before(request.before)).order_by(backward).limit(size + 1)).all())
+        items, has_previous = list(reversed(rows[:size])), len(rows) > size
+        has_next = any_row(~before(request.before))
+    else:
+        rows = list(db.exec(query.order_by(forward).limit(size + 1)).all())
+        items, has_next, has_previous = rows[:size], len(rows) > size, False
+    name = str(getattr(id_column, "key", "id"))
+    previous = getattr(items[0], name) if items and has_previous else None
+    following = getattr(items[-1], name) if items and has_next else None
+    return Page(items, previous, following)
 
 
 def last_segment(reference: str) -> str:

@@ -20,7 +20,6 @@ from services.gateway.fleet.pagination import Page, PageRequest, id_cursor, link
 from services.gateway.fleet.problems import bad_request, forbidden, not_found, rate_limited, unauthorized
 from services.gateway.fleet.render import Renderer
 from services.gateway.fleet.route import get_fleet
-from services.gateway.fleet.tariffs import TariffView
 
 T = TypeVar("T")
 Fleet = Annotated[FleetContext, Depends(get_fleet)]
@@ -62,25 +61,28 @@ def _authenticate(request: Request, fleet: FleetContext, db: Session) -> Princip
     if found is None:
         raise unauthorized("Invalid or expired token.")
     row, client = found
-    decision = fleet.limiter.take(row.token_hash, client.rate_limit_per_hour)
+    bound = row.user_id or client.user_id
+    # ev.energy: a bucket per (application, user) for user tokens, one per application otherwise
+    bucket = f"{client.client_id}:{row.user_id}" if row.user_id else client.client_id
+    decision = fleet.limits.take(bucket, client.rate_limit_per_hour)
     request.state.fleet_rate = decision
     if not decision.allowed:
         raise rate_limited(decision.retry_after_s)
-    acting = client.user_id
+    acting = bound
     requested = request.headers.get("evenergy-user")
     if requested:
         user_id = user_id_from_header(requested)
         if user_id is None or db.get(FleetUser, user_id) is None:
             raise bad_request("EvEnergy-User does not name a known user.", kind="unknown-user")
-        if client.user_id is not None and user_id != client.user_id:
+        if bound is not None and user_id != bound:
             raise forbidden("This client may only act as its own user.")
         acting = user_id
     return Principal(
         client_id=client.client_id,
         scopes=frozenset(row.scopes.split()),
-        token_key=row.token_hash,
+        token_key=bucket,
         rate_limit_per_hour=client.rate_limit_per_hour,
-        client_user_id=client.user_id,
+        client_user_id=bound,
         user_id=acting,
     )
 
@@ -137,7 +139,7 @@ PagingParam = Annotated[Paging, Depends(paging)]
 
 
 def renderer(base: BaseUrl, fleet: Fleet, db: Db) -> Renderer:
-    return Renderer(base, db, fleet.config, TariffView(fleet.config, fleet.live, fleet.now()))
+    return Renderer(base, db, fleet.sites, fleet.now())
 
 
 Render = Annotated[Renderer, Depends(renderer)]

@@ -1,14 +1,17 @@
-"""What the fleet API reads from the live bus: retained tariff series and loadpoint modes.
+"""What the fleet API reads from a site's live bus: retained tariff series and loadpoint state.
 
-Inside the gateway :class:`StoreLiveView` reads the gateway's state store; a standalone fleet app (tests,
-tools) uses :class:`BusLiveView`, which subscribes on a :class:`~shared.bus.Bus` itself.
+A site's gateway reads its own state store (:class:`StoreLiveView`); a fleet gateway reads what its
+instances gathered from every site into the database (``services.fleet_gateway.live``); a standalone
+fleet app (tests, tools) uses :class:`BusLiveView`, which subscribes on a :class:`~shared.bus.Bus` itself.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -16,15 +19,74 @@ from services.gateway.state_store import StateStore
 from shared.bus import Bus, BusMessage
 from shared.logging import get_logger
 from shared.messages import RateSeries
+from shared.state import LoadpointState
 from shared.tree import Tree, parse_address
 
 log = get_logger("gateway", component="fleet")
 
+LIVE_KEYS = (
+    "mode",
+    "connected",
+    "charging",
+    "enabled",
+    "chargePower",
+    "offeredCurrent",
+    "vehicleSoc",
+    "chargeTotalImport",
+    "sessionEnergy",
+)
+"""The evcc loadpoint keys the fleet API shows (an EVSE's ``live_status``, a boost's mode to restore)."""
+
+
+@dataclass(frozen=True)
+class LiveLoadpoint:
+    """A loadpoint's latest state as its site's tree shows it (None = not known)."""
+
+    mode: str | None = None
+    connected: bool | None = None
+    charging: bool | None = None
+    enabled: bool | None = None
+    charge_power_w: float | None = None
+    offered_current_a: float | None = None
+    vehicle_soc_pct: float | None = None
+    charge_total_import_kwh: float | None = None
+    session_energy_wh: float | None = None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def of(cls, state: LoadpointState | Mapping[str, Any], updated_at: datetime | None) -> LiveLoadpoint:
+        values = state if isinstance(state, Mapping) else state.model_dump(include=set(LIVE_KEYS))
+        mode = values.get("mode")
+        return cls(
+            mode=str(getattr(mode, "value", mode)) if mode is not None else None,
+            connected=values.get("connected"),
+            charging=values.get("charging"),
+            enabled=values.get("enabled"),
+            charge_power_w=values.get("chargePower"),
+            offered_current_a=values.get("offeredCurrent"),
+            vehicle_soc_pct=values.get("vehicleSoc"),
+            charge_total_import_kwh=values.get("chargeTotalImport"),
+            session_energy_wh=values.get("sessionEnergy"),
+            updated_at=updated_at,
+        )
+
 
 class LiveView(Protocol):
+    """One site's live data."""
+
     def tariff(self, usage: str) -> RateSeries | None: ...
 
-    def loadpoint_mode(self, loadpoint_id: int) -> str | None: ...
+    def loadpoint(self, loadpoint_id: int) -> LiveLoadpoint | None: ...
+
+
+class NoLiveView:
+    """A site this gateway sees nothing of."""
+
+    def tariff(self, usage: str) -> RateSeries | None:
+        return None
+
+    def loadpoint(self, loadpoint_id: int) -> LiveLoadpoint | None:
+        return None
 
 
 class StoreLiveView:
@@ -36,10 +98,9 @@ class StoreLiveView:
     def tariff(self, usage: str) -> RateSeries | None:
         return self._store.tariffs.get(usage)
 
-    def loadpoint_mode(self, loadpoint_id: int) -> str | None:
+    def loadpoint(self, loadpoint_id: int) -> LiveLoadpoint | None:
         state = self._store.loadpoint(loadpoint_id)
-        mode = state.mode if state is not None else None
-        return mode.value if mode is not None else None
+        return None if state is None else LiveLoadpoint.of(state, None)
 
 
 class BusLiveView:
@@ -88,5 +149,6 @@ class BusLiveView:
     def tariff(self, usage: str) -> RateSeries | None:
         return self._tariffs.get(usage)
 
-    def loadpoint_mode(self, loadpoint_id: int) -> str | None:
-        return self._modes.get(loadpoint_id)
+    def loadpoint(self, loadpoint_id: int) -> LiveLoadpoint | None:
+        mode = self._modes.get(loadpoint_id)
+        return None if mode is None else LiveLoadpoint(mode=mode)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import exists
 from sqlmodel import Session, col, select
 
+from services.gateway.fleet.models import FleetEvse
 from services.gateway.fleet.pagination import Page, PageRequest, parse_timestamp
 from services.gateway.fleet.problems import not_found
 from services.gateway.fleet.render import iso
@@ -35,13 +36,13 @@ def _naive(raw: str) -> datetime:
 def page_logs(
     db: Session,
     model: LogModel,
-    charger: str,
+    evse: FleetEvse,
     request: PageRequest,
     gte: datetime | None = None,
     lte: datetime | None = None,
 ) -> Page[Any]:
     ts = col(model.timestamp)
-    conditions: list[Any] = [col(model.charger) == charger]
+    conditions: list[Any] = [col(model.site_id) == evse.site_id, col(model.charger) == evse.charger]
     if gte is not None:
         conditions.append(ts >= to_db_time(gte))
     if lte is not None:
@@ -71,11 +72,12 @@ def page_logs(
     return Page(items, previous, following)
 
 
-def log_at(db: Session, model: LogModel, charger: str, stamp: str) -> Any:
-    """The log of ``charger`` taken exactly at ``stamp`` (the key in its URL), or 404."""
+def log_at(db: Session, model: LogModel, evse: FleetEvse, stamp: str) -> Any:
+    """The log of ``evse`` taken exactly at ``stamp`` (the key in its URL), or 404."""
     row = db.exec(
         select(model)
-        .where(col(model.charger) == charger)
+        .where(col(model.site_id) == evse.site_id)
+        .where(col(model.charger) == evse.charger)
         .where(col(model.timestamp) == _naive(stamp))
         .limit(1)
     ).first()

@@ -10,19 +10,23 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from services.gateway.fleet import catalogue as cat
+from services.gateway.fleet.context import SiteAccess
 from services.gateway.fleet.expand import ExpandTree, sub
+from services.gateway.fleet.live import LiveLoadpoint
 from services.gateway.fleet.models import (
     FleetChargingSession,
     FleetEvse,
+    FleetSite,
     FleetSubSession,
     FleetUser,
     FleetVehicle,
     utc,
     utc_or_none,
 )
+from services.gateway.fleet.sites import manifest_of
 from services.gateway.fleet.tariffs import TariffView
-from shared.config import Config
 from shared.db import ChargerStatusLog, ChargingSession, CommandLog, from_db_time
+from shared.messages import SiteManifest
 
 Json = dict[str, Any]
 
@@ -39,9 +43,22 @@ class Renderer:
     base: str
     """``https://host/v2`` — every URL starts here."""
     db: Session
-    config: Config
-    tariffs: TariffView
+    sites: SiteAccess
+    now: datetime
     _sessions: dict[str, ChargingSession | None] = field(default_factory=dict)
+    _views: dict[str, TariffView | None] = field(default_factory=dict)
+
+    def site(self, site_id: str) -> SiteManifest | None:
+        row = self.db.get(FleetSite, site_id)
+        return manifest_of(row) if row is not None else None
+
+    def tariffs(self, site_id: str) -> TariffView | None:
+        """The tariffs of ``site_id`` (None for a site without a manifest)."""
+        if site_id not in self._views:
+            site = self.site(site_id)
+            live = self.sites.live(self.db, site_id)
+            self._views[site_id] = TariffView(site, live, self.now) if site is not None else None
+        return self._views[site_id]
 
     # --- URLs -------------------------------------------------------------------------------------------
 
@@ -118,17 +135,20 @@ class Renderer:
 
     # --- EVSEs ----------------------------------------------------------------------------------------------
 
-    def driver_of(self, charger: str) -> str:
-        return next((c.type for c in self.config.chargers if c.name == charger), "modbus")
-
     def evse(self, evse: FleetEvse, tree: ExpandTree) -> Json:
-        model = cat.evse_model_for_driver(self.driver_of(evse.charger))
+        model = cat.evse_model_for_driver(evse.driver)
         latest = self.db.exec(
             select(ChargerStatusLog)
+            .where(ChargerStatusLog.site_id == evse.site_id)
             .where(ChargerStatusLog.charger == evse.charger)
             .order_by(col(ChargerStatusLog.timestamp).desc())
             .limit(1)
         ).first()
+        live = (
+            self.sites.live(self.db, evse.site_id).loadpoint(evse.loadpoint_id)
+            if evse.loadpoint_id is not None
+            else None
+        )
         location = (
             {"latitude": evse.latitude, "longitude": evse.longitude}
             if evse.latitude is not None and evse.longitude is not None
@@ -153,6 +173,8 @@ class Renderer:
             "location": location,
             "lifecycle_state": evse.lifecycle_state,
             "charging_sub_sessions": self.url("charging_sub_sessions") + f"/?evse_id={evse.id}",
+            "site": evse.site_id,
+            "live_status": live_status(live),
         }
 
     def evse_ref(self, tree: ExpandTree, evse_id: str | None) -> Any:
@@ -270,6 +292,7 @@ class Renderer:
             "smart_charging_enabled": vehicle.smart_charging_enabled,
             "vehicle_class": vehicle.vehicle_class,
             "evcc_vehicle": vehicle.name,
+            "site": vehicle.site_id,
         }
 
     def vehicle_ref(self, tree: ExpandTree, vehicle_id: str | None) -> Any:
@@ -335,8 +358,9 @@ class Renderer:
         price = row.price_per_kwh if row else None
         co2 = row.co2_per_kwh if row else None
         solar = row.solar_percentage if row else None
-        grid = self.tariffs.tariff_id("grid")
-        feed = self.tariffs.carbon_feed_id()
+        view = self.tariffs(parent.site_id) if parent else None
+        grid = view.tariff_id("grid") if view else None
+        feed = view.carbon_feed_id() if view else None
         return {
             "id": s.id,
             "url": self.url("charging_sub_sessions", s.id),
@@ -353,7 +377,7 @@ class Renderer:
             "evse": self.evse_ref(tree, parent.evse_id if parent else None),
             "energy_delivered_watt_hours": round(energy_kwh * 1000),
             "cost": round(energy_kwh * price * 100) if price is not None else None,
-            "currency": self.config.tariffs.currency,
+            "currency": view.site.currency if view else None,
             "cost_per_kilowatt_hour": round(price * 100, 3) if price is not None else None,
             "co2_intensity_grams_per_kilowatt_hour": co2,
             "total_co2_grams": round(energy_kwh * co2) if co2 is not None else None,
@@ -368,16 +392,40 @@ class Renderer:
                 tree,
                 "tariff",
                 self.url("tariffs", grid) if grid else None,
-                lambda t: self.tariffs.render_tariff(self.url, "grid", t),
+                lambda t: view.render_tariff(self.url, "grid", t) if view else None,
             ),
             "carbon_feed": self.ref(
                 tree,
                 "carbon_feed",
                 self.url("carbon_feeds", feed) if feed else None,
-                lambda t: self.tariffs.render_carbon_feed(self.url),
+                lambda t: view.render_carbon_feed(self.url) if view else None,
             ),
             "location": None,
         }
+
+
+def live_status(live: LiveLoadpoint | None) -> Json | None:
+    """An EVSE's loadpoint as its site's tree shows it now (a chargebus extension; None when unknown)."""
+    if live is None:
+        return None
+    return {
+        "mode": live.mode,
+        "is_plugged_in": live.connected,
+        "is_charging": live.charging,
+        "is_enabled": live.enabled,
+        "charge_rate_watts": round(live.charge_power_w) if live.charge_power_w is not None else None,
+        "offered_current_milliamps": round(live.offered_current_a * 1000)
+        if live.offered_current_a is not None
+        else None,
+        "state_of_charge_percentage": live.vehicle_soc_pct,
+        "meter_reading_watt_hours": round(live.charge_total_import_kwh * 1000)
+        if live.charge_total_import_kwh is not None
+        else None,
+        "session_energy_watt_hours": round(live.session_energy_wh)
+        if live.session_energy_wh is not None
+        else None,
+        "updated_at": iso(live.updated_at),
+    }
 
 
 def _uuid_or_none(value: str) -> str | None:

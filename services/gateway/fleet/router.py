@@ -1,4 +1,4 @@
-"""The fleet API as one router: ``build_router(ctx)`` serves ``ctx`` at ``/v2`` and ``/o/token/``.
+"""The fleet API as one router: ``build_router(ctx)`` serves ``ctx`` at ``/v2`` and ``/o/…`` (OAuth).
 
 Whoever serves the fleet API — the gateway of one site, the fleet gateway at the centre of many, a test —
 builds a :class:`~services.gateway.fleet.context.FleetContext`, includes this router, and runs
@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.gateway.fleet import routes_core, routes_evses, routes_sessions, routes_tariffs, routes_vehicles
+from services.gateway.fleet import (
+    routes_core,
+    routes_evses,
+    routes_oauth,
+    routes_sessions,
+    routes_tariffs,
+    routes_vehicles,
+)
 from services.gateway.fleet.context import FleetContext
 from services.gateway.fleet.route import BoundRoute, bound
 
@@ -24,7 +31,7 @@ def build_router(ctx: FleetContext) -> APIRouter:
     v2.add_api_route("", routes_core.root, methods=["GET"], tags=["Root"])
     v2.add_api_route("/", routes_core.root, methods=["GET"], include_in_schema=False)
     oauth = APIRouter(route_class=bound(ctx, BoundRoute))
-    routes_core.oauth_routes.install(oauth)
+    routes_oauth.oauth_routes.install(oauth)
     router = APIRouter()
     router.include_router(v2, prefix=PREFIX)
     router.include_router(oauth)

@@ -1,11 +1,8 @@
-"""The root, users, webhook endpoints, and the OAuth token endpoint."""
+"""The root, users and webhook endpoints."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated, Any
-from urllib.parse import parse_qs
 
 import anyio.from_thread
 from fastapi import Depends, Request, Response
@@ -13,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from sqlmodel import Session, select
 
-from services.gateway.fleet.auth import AuthError, Principal, issue_token
+from services.gateway.fleet.auth import Principal
 from services.gateway.fleet.common import Routes, page_ascending
 from services.gateway.fleet.deps import (
     BaseUrl,
@@ -29,12 +26,10 @@ from services.gateway.fleet.deps import (
 from services.gateway.fleet.ids import new_id
 from services.gateway.fleet.models import FleetUser, WebhookEndpoint
 from services.gateway.fleet.problems import forbidden, not_found, validation_failed
-from services.gateway.fleet.route import get_fleet
 from services.gateway.fleet.webhooks import EVENT_TYPES, new_secret
 from shared.netguard import BlockedTarget
 
 routes = Routes()
-oauth_routes = Routes(tags=["OAuth"])
 
 COLLECTIONS = (
     "users", "carbon_feeds", "evses", "evse_models", "evse_makes", "vehicles", "vehicle_trims",
@@ -184,57 +179,3 @@ def delete_endpoint(endpoint_id: str, principal: WebhookWrite, db: Db) -> Respon
     db.add(endpoint)
     db.commit()
     return Response(status_code=204)
-
-
-# --- OAuth ------------------------------------------------------------------------------------------------
-
-
-def _oauth_error(error: AuthError) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Basic realm="chargebus"'} if error.status == 401 else {}
-    return JSONResponse(
-        {"error": error.code, "error_description": error.description},
-        status_code=error.status,
-        headers={"Cache-Control": "no-store", **headers},
-    )
-
-
-def _basic_credentials(header: str) -> tuple[str, str] | None:
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise AuthError("invalid_client", "malformed Basic credentials", status=401) from None
-    client_id, sep, secret = decoded.partition(":")
-    if not sep:
-        raise AuthError("invalid_client", "malformed Basic credentials", status=401)
-    return client_id, secret
-
-
-async def token(request: Request) -> JSONResponse:
-    """OAuth 2 client credentials (RFC 6749 §4.4): client authentication by HTTP Basic or form fields."""
-    fleet = get_fleet(request)
-    raw = (await request.body()).decode("utf-8", errors="replace")
-    form = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
-    try:
-        if form.get("grant_type") != "client_credentials":
-            raise AuthError("unsupported_grant_type", "only grant_type=client_credentials is supported")
-        credentials = _basic_credentials(request.headers.get("authorization", ""))
-        if credentials is None:
-            if "client_id" not in form or "client_secret" not in form:
-                raise AuthError("invalid_client", "client credentials missing", status=401)
-            credentials = form["client_id"], form["client_secret"]
-        with Session(fleet.engine) as db:
-            access, row = issue_token(db, credentials[0], credentials[1], form.get("scope"), fleet.now())
-            db.commit()
-            scopes, lifetime = row.scopes, int((row.expires_at - row.created_at).total_seconds())
-    except AuthError as error:
-        return _oauth_error(error)
-    return JSONResponse(
-        {"access_token": access, "token_type": "Bearer", "expires_in": lifetime, "scope": scopes},
-        headers={"Cache-Control": "no-store"},
-    )
-
-
-oauth_routes.route("POST", "/o/token")(token)

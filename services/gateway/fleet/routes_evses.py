@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from services.gateway.fleet import catalogue as cat
 from services.gateway.fleet.auth import Principal
-from services.gateway.fleet.common import Routes, page_ascending, time_filter
+from services.gateway.fleet.common import Routes, page_ascending, page_by_id, time_filter
 from services.gateway.fleet.deps import (
     Db,
     ExpandParam,
@@ -21,7 +21,6 @@ from services.gateway.fleet.deps import (
     check_owned,
     expand_tree,
     list_response,
-    owned,
     require,
 )
 from services.gateway.fleet.expand import prefixed
@@ -57,11 +56,18 @@ def list_evses(
     paging: PagingParam,
     expand: ExpandParam,
     cpid: str | None = None,
+    site_id: str | None = None,
 ) -> JSONResponse:
+    """Every EVSE the caller may see, of every site (``site_id`` narrows to one: a chargebus filter)."""
     tree = expand_tree(expand, EVSE_EXPAND)
-    rows = db.exec(select(FleetEvse).where(col(FleetEvse.decommissioned_at).is_(None))).all()
-    rows = [e for e in rows if owned(principal, e.user_id) and (cpid is None or e.charger == cpid)]
-    page = page_ascending(rows, paging.ids(), lambda e: e.id)
+    query = select(FleetEvse).where(col(FleetEvse.decommissioned_at).is_(None))
+    if principal.user_id is not None:
+        query = query.where(FleetEvse.user_id == principal.user_id)
+    if cpid is not None:
+        query = query.where(FleetEvse.charger == cpid)
+    if site_id is not None:
+        query = query.where(FleetEvse.site_id == site_id)
+    page = page_by_id(db, query, FleetEvse.id, paging.ids())
     return list_response(request, page, lambda e: render.evse(e, tree))
 
 
@@ -184,7 +190,7 @@ def list_status_logs(
         time_filter(sampled_at__gte, "sampled_at__gte"),
         time_filter(sampled_at__lte, "sampled_at__lte"),
     )
-    page = page_logs(db, ChargerStatusLog, evse.charger, page_request, gte, lte)
+    page = page_logs(db, ChargerStatusLog, evse, page_request, gte, lte)
     return list_response(request, page, lambda r: render.status_log(evse, r, tree))
 
 
@@ -194,7 +200,7 @@ def get_status_log(
 ) -> dict[str, Any]:
     tree = expand_tree(expand, LOG_EXPAND)
     evse = visible_evse(db, principal, evse_id)
-    return render.status_log(evse, log_at(db, ChargerStatusLog, evse.charger, sampled_at), tree)
+    return render.status_log(evse, log_at(db, ChargerStatusLog, evse, sampled_at), tree)
 
 
 @routes.route("GET", "/evses/{evse_id}/command_logs")
@@ -214,7 +220,7 @@ def list_command_logs(
     evse = visible_evse(db, principal, evse_id)
     page_request = _time_page(paging)
     gte, lte = time_filter(logged_at__gte, "logged_at__gte"), time_filter(logged_at__lte, "logged_at__lte")
-    page = page_logs(db, CommandLog, evse.charger, page_request, gte, lte)
+    page = page_logs(db, CommandLog, evse, page_request, gte, lte)
     return list_response(request, page, lambda r: render.command_log(evse, r, tree))
 
 
@@ -224,4 +230,4 @@ def get_command_log(
 ) -> dict[str, Any]:
     tree = expand_tree(expand, LOG_EXPAND)
     evse = visible_evse(db, principal, evse_id)
-    return render.command_log(evse, log_at(db, CommandLog, evse.charger, logged_at), tree)
+    return render.command_log(evse, log_at(db, CommandLog, evse, logged_at), tree)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from services.gateway.fleet.auth import Principal
-from services.gateway.fleet.common import Routes, bool_filter, int_filter, page_descending, time_filter
+from services.gateway.fleet.common import (
+    Routes,
+    bool_filter,
+    int_filter,
+    page_by_id,
+    page_descending,
+    time_filter,
+)
 from services.gateway.fleet.context import FleetContext
 from services.gateway.fleet.deps import (
     Db,
@@ -20,10 +28,9 @@ from services.gateway.fleet.deps import (
     check_owned,
     expand_tree,
     list_response,
-    owned,
     require,
 )
-from services.gateway.fleet.models import FleetChargingSession, FleetSubSession, utc, utc_or_none
+from services.gateway.fleet.models import FleetChargingSession, FleetSubSession
 from services.gateway.fleet.problems import not_found
 from services.gateway.fleet.render import Renderer
 from services.gateway.fleet.subsessions import switch_boost
@@ -61,14 +68,14 @@ def list_sessions(
     tree = expand_tree(expand, SESSION_EXPAND)
     page_request = paging.ids()
     sync(fleet, db)
-    rows = [
-        cs
-        for cs in db.exec(select(FleetChargingSession)).all()
-        if owned(principal, cs.user_id)
-        and (evse_id is None or cs.evse_id == evse_id)
-        and (vehicle_id is None or cs.vehicle_id == vehicle_id)
-    ]
-    page = page_descending(rows, page_request, lambda cs: cs.id)
+    query = select(FleetChargingSession)
+    if principal.user_id is not None:
+        query = query.where(FleetChargingSession.user_id == principal.user_id)
+    if evse_id is not None:
+        query = query.where(FleetChargingSession.evse_id == evse_id)
+    if vehicle_id is not None:
+        query = query.where(FleetChargingSession.vehicle_id == vehicle_id)
+    page = page_by_id(db, query, FleetChargingSession.id, page_request, descending=True)
     return list_response(request, page, lambda cs: render.charging_session(cs, tree))
 
 
@@ -140,33 +147,44 @@ def list_sub_sessions(
     wh_gte = int_filter(energy_delivered_watt_hours__gte, "energy_delivered_watt_hours__gte")
     wh_lte = int_filter(energy_delivered_watt_hours__lte, "energy_delivered_watt_hours__lte")
     sync(fleet, db)
-    parents = {
-        cs.id: cs for cs in db.exec(select(FleetChargingSession)).all() if owned(principal, cs.user_id)
-    }
-    rows: list[FleetSubSession] = []
-    for s in db.exec(select(FleetSubSession)).all():
-        cs = parents.get(s.charging_session_id)
-        start, end = utc(s.start), utc_or_none(s.end)
-        if cs is None or (evse_id and cs.evse_id != evse_id) or (vehicle_id and cs.vehicle_id != vehicle_id):
-            continue
-        if (user_id and cs.user_id != user_id) or (mode and s.mode != mode):
-            continue
-        if finished is not None and (end is not None) != finished:
-            continue
-        if (s_gt and not start > s_gt) or (s_lt and not start < s_lt):
-            continue
-        if (e_gt and not (end and end > e_gt)) or (e_lt and not (end and end < e_lt)):
-            continue
-        rows.append(s)
-    if wh_gte is not None or wh_lte is not None:
+    query = select(FleetSubSession).join(
+        FleetChargingSession,
+        col(FleetChargingSession.id) == col(FleetSubSession.charging_session_id),
+    )
+    for column, wanted in (
+        (FleetChargingSession.user_id, principal.user_id),
+        (FleetChargingSession.evse_id, evse_id),
+        (FleetChargingSession.vehicle_id, vehicle_id),
+        (FleetSubSession.mode, mode),
+    ):
+        if wanted is not None:
+            query = query.where(col(column) == wanted)
+    if user_id is not None:
+        query = query.where(col(FleetChargingSession.user_id) == user_id)
+    if finished is not None:
+        end = col(FleetSubSession.end)
+        query = query.where(end.is_not(None) if finished else end.is_(None))
+    times: tuple[tuple[Any, datetime | None, bool], ...] = (
+        (FleetSubSession.start, s_gt, True),
+        (FleetSubSession.start, s_lt, False),
+        (FleetSubSession.end, e_gt, True),
+        (FleetSubSession.end, e_lt, False),
+    )
+    for stamp, bound, greater in times:
+        if bound is not None:
+            query = query.where(col(stamp) > bound if greater else col(stamp) < bound)
+    if wh_gte is None and wh_lte is None:
+        page = page_by_id(db, query, FleetSubSession.id, page_request, descending=True)
+    else:  # the delivered energy is computed, not stored: filter the candidates in memory
+        rows = list(db.exec(query).all())
         energies = {s.id: render.sub_session(s, {})["energy_delivered_watt_hours"] for s in rows}
         rows = [
             s
             for s in rows
             if (wh_gte is None or energies[s.id] >= wh_gte) and (wh_lte is None or energies[s.id] <= wh_lte)
         ]
-    page = page_descending(rows, page_request, lambda s: s.id)
-    return list_response(request, page, lambda s: render.sub_session(s, tree, parents[s.charging_session_id]))
+        page = page_descending(rows, page_request, lambda s: s.id)
+    return list_response(request, page, lambda s: render.sub_session(s, tree))
 
 
 @routes.route("GET", "/charging_sub_sessions/{sub_session_id}")

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from services.gateway.fleet import catalogue as cat
 from services.gateway.fleet.auth import Principal
-from services.gateway.fleet.common import Routes, last_segment, page_ascending
+from services.gateway.fleet.common import Routes, last_segment, page_ascending, page_by_id
 from services.gateway.fleet.deps import (
     Db,
     ExpandParam,
@@ -26,13 +26,14 @@ from services.gateway.fleet.deps import (
     check_owned,
     expand_tree,
     list_response,
-    owned,
     require,
     user_id_from_header,
 )
 from services.gateway.fleet.ids import new_id
 from services.gateway.fleet.models import FleetUser, FleetVehicle
 from services.gateway.fleet.problems import conflict, not_found, validation_failed
+from services.gateway.fleet.sites import sites_of
+from shared.config import SITE_ID_PATTERN
 
 routes = Routes(tags=["Vehicles"])
 
@@ -54,8 +55,10 @@ def list_vehicles(
     request: Request, principal: VehicleRead, db: Db, render: Render, paging: PagingParam, expand: ExpandParam
 ) -> JSONResponse:
     tree = expand_tree(expand, VEHICLE_EXPAND)
-    rows = db.exec(select(FleetVehicle).where(col(FleetVehicle.deleted_at).is_(None))).all()
-    page = page_ascending([v for v in rows if owned(principal, v.user_id)], paging.ids(), lambda v: v.id)
+    query = select(FleetVehicle).where(col(FleetVehicle.deleted_at).is_(None))
+    if principal.user_id is not None:
+        query = query.where(FleetVehicle.user_id == principal.user_id)
+    page = page_by_id(db, query, FleetVehicle.id, paging.ids())
     return list_response(request, page, lambda v: render.vehicle(v, tree))
 
 
@@ -79,6 +82,22 @@ class VehicleCreate(BaseModel):
     maximum_charge_limit_percentage: int | None = Field(default=None, ge=50, le=100)
     description: str | None = Field(default=None, max_length=100)
     vehicle_class: Literal["PASSENGER", "COMMERCIAL"] | None = None
+    site: str | None = Field(default=None, pattern=SITE_ID_PATTERN)
+    """chargebus: the site whose optimizer gets the vehicle (needed only when the user has several)."""
+
+
+def _site(db: Session, user_id: str | None, wanted: str | None) -> tuple[str | None, list[str]]:
+    """The site a new vehicle of ``user_id`` lives at: the one named, or the user's only site."""
+    if user_id is None:
+        return None, []
+    owned_sites = [s.id for s in sites_of(db, user_id)]
+    if wanted is not None:
+        return (wanted, []) if wanted in owned_sites else (None, ["Invalid site - Object does not exist."])
+    if len(owned_sites) == 1:
+        return owned_sites[0], []
+    if not owned_sites:
+        return None, ["The user has no site whose optimizer could take the vehicle."]
+    return None, ["This field is required: the user has several sites."]
 
 
 def _owner(db: Session, principal: Principal, body_user: str | None) -> tuple[str | None, list[str]]:
@@ -116,7 +135,10 @@ async def create_vehicle(
             errors["model"] = ["The trim belongs to another model."]
     if not body.trim and not body.model:
         errors["model"] = ["This field is required."]
-    if errors or user_id is None or model is None:
+    site_id, site_errors = _site(db, user_id, body.site)
+    if site_errors:
+        errors["site"] = site_errors
+    if errors or user_id is None or model is None or site_id is None:
         raise validation_failed(errors, "create-vehicle")
     battery = body.battery_size_watt_hours or (trim.battery_size_watt_hours if trim else None)
     battery = battery or model.default_battery_size_watt_hours
@@ -124,6 +146,7 @@ async def create_vehicle(
     now = fleet.now()
     vehicle = FleetVehicle(
         id=new_id("vhcl", now),
+        site_id=site_id,
         name="",
         user_id=user_id,
         trim_id=trim.id if trim else None,
@@ -136,7 +159,7 @@ async def create_vehicle(
         created_at=now,
     )
     vehicle.name = vehicle.id
-    await fleet.ask(f"vehicles/{vehicle.name}/create", evcc_vehicle(vehicle))
+    await fleet.ask(db, site_id, f"vehicles/{vehicle.name}/create", evcc_vehicle(vehicle))
     db.add(vehicle)
     db.commit()
     db.refresh(vehicle)
@@ -177,11 +200,13 @@ async def patch_vehicle(
     vehicle = visible_vehicle(db, principal, vehicle_id)
     sent = body.model_fields_set
     if "battery_size_watt_hours" in sent and body.battery_size_watt_hours is not None:
-        await fleet.ask(f"vehicles/{vehicle.name}/capacity", body.battery_size_watt_hours / 1000)
+        await fleet.ask(
+            db, vehicle.site_id, f"vehicles/{vehicle.name}/capacity", body.battery_size_watt_hours / 1000
+        )
         vehicle.battery_size_watt_hours = body.battery_size_watt_hours
     if "maximum_charge_limit_percentage" in sent:
         limit = body.maximum_charge_limit_percentage
-        await fleet.ask(f"vehicles/{vehicle.name}/limitSoc", limit or 0)
+        await fleet.ask(db, vehicle.site_id, f"vehicles/{vehicle.name}/limitSoc", limit or 0)
         vehicle.maximum_charge_limit_percentage = limit
     if "smart_charging_enabled" in sent and body.smart_charging_enabled is not None:
         vehicle.smart_charging_enabled = body.smart_charging_enabled
@@ -198,7 +223,7 @@ async def delete_vehicle(vehicle_id: str, principal: VehicleWrite, db: Db, fleet
     vehicle = visible_vehicle(db, principal, vehicle_id)
     if vehicle.source == "config":
         raise conflict("This vehicle comes from the configuration file; remove it there.")
-    await fleet.ask(f"vehicles/{vehicle.name}/delete", None)
+    await fleet.ask(db, vehicle.site_id, f"vehicles/{vehicle.name}/delete", None)
     vehicle.deleted_at = fleet.now()
     db.add(vehicle)
     db.commit()

@@ -1,8 +1,9 @@
-"""Charging sessions and sub-sessions derived from the gateway's ``sessions`` table, and boosts.
+"""Charging sessions and sub-sessions derived from the ``sessions`` table, and boosts.
 
-The gateway writes one ``sessions`` row per plug-in episode (the row ``/api/sessions`` serves). Syncing
-gives each row a ``cses`` ID and a first SMART sub-session, ends the open sub-session when the row is
-finished, and queues the ``charging_sub_session.created``/``.ended`` webhooks in the same transaction.
+The event writer keeps one ``sessions`` row per plug-in episode and site (the row ``/api/sessions``
+serves at a site). Syncing gives each row a ``cses`` ID and a first SMART sub-session, ends the open
+sub-session when the episode is over, and queues the ``charging_sub_session.created``/``.ended`` webhooks
+in the same transaction.
 A boost ends the SMART sub-session and opens a BOOST one (and back), after the optimizer confirmed the
 mode change.
 """
@@ -14,15 +15,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import exists, text
 from sqlmodel import Session, col, select
 
 from services.gateway.fleet.context import FleetContext
 from services.gateway.fleet.ids import new_id
-from services.gateway.fleet.models import FleetChargingSession, FleetEvse, FleetSubSession, FleetVehicle, utc
+from services.gateway.fleet.models import (
+    FleetChargingSession,
+    FleetEvse,
+    FleetSite,
+    FleetSubSession,
+    FleetVehicle,
+    SyncMark,
+    utc,
+)
 from services.gateway.fleet.problems import conflict
-from services.gateway.fleet.records import loadpoint_of, site_owner
+from services.gateway.fleet.sites import manifest_of, site_owner
 from services.gateway.fleet.webhooks import enqueue
-from shared.config import Config
 from shared.db import ChargerStatusLog, ChargingSession, from_db_time
 
 SubSessionJson = Callable[[Session, FleetSubSession, str], dict[str, Any]]
@@ -58,67 +67,92 @@ def finished_at(row: ChargingSession) -> datetime | None:
     return finished if finished is not None and finished.year > 1 else None
 
 
-def episode_over(db: Session, row: ChargingSession) -> bool:
-    """Whether the plug-in episode of ``row`` has ended.
+WINDOW = 1000
+"""Rows below a table's high-water mark that are looked at again: ids are handed out before a
+transaction commits, so a row may become visible after rows with higher ids."""
 
-    ``finished`` alone does not say so: like evcc it is updated at every charge stop while the car is still
-    plugged in. The episode is over once the charger reported a disconnect (status A) after the session
-    began, or a newer session started on the same loadpoint."""
-    if finished_at(row) is None:
-        return False
-    if row.loadpoint_id is None:
+
+def _lock(db: Session) -> bool:
+    """One sync at a time across the instances sharing a PostgreSQL (SQLite: one process anyway)."""
+    bind = db.get_bind()
+    if bind.dialect.name != "postgresql":
         return True
-    unplugged = select(ChargerStatusLog.id).where(
-        ChargerStatusLog.loadpoint == row.loadpoint_id,
-        ChargerStatusLog.status == "A",
-        col(ChargerStatusLog.timestamp) >= row.created,
-    )
-    newer = select(ChargingSession.id).where(
-        ChargingSession.loadpoint_id == row.loadpoint_id,
-        col(ChargingSession.created) > row.created,
-    )
-    return db.exec(unplugged.limit(1)).first() is not None or db.exec(newer.limit(1)).first() is not None
+    return bool(db.exec(text("SELECT pg_try_advisory_xact_lock(7470001)")).one()[0])  # type: ignore[call-overload]
 
 
-def _evse_for(db: Session, config: Config, row: ChargingSession) -> FleetEvse | None:
-    charger: str | None = None
-    if row.loadpoint_id is not None and 1 <= row.loadpoint_id <= len(config.loadpoints):
-        charger = config.loadpoints[row.loadpoint_id - 1].charger
-    else:
-        charger = next((lp.charger for lp in config.loadpoints if lp.title == row.loadpoint), None)
-    if charger is None:
+def _mark(db: Session, name: str) -> SyncMark:
+    mark = db.get(SyncMark, name)
+    if mark is None:
+        mark = SyncMark(name=name, value=0)
+        db.add(mark)
+    return mark
+
+
+def _evse_for(db: Session, row: ChargingSession) -> FleetEvse | None:
+    at_site = select(FleetEvse).where(FleetEvse.site_id == row.site_id)
+    if row.loadpoint_id is not None:
+        evse = db.exec(at_site.where(FleetEvse.loadpoint_id == row.loadpoint_id)).first()
+        if evse is not None:
+            return evse
+    site = db.get(FleetSite, row.site_id)
+    if site is None:
         return None
-    return db.exec(select(FleetEvse).where(FleetEvse.charger == charger)).first()
+    charger = next((c.name for c in manifest_of(site).chargers if c.title == row.loadpoint), None)
+    return db.exec(at_site.where(FleetEvse.charger == charger)).first() if charger else None
 
 
-def _vehicle_for(db: Session, config: Config, row: ChargingSession) -> FleetVehicle | None:
+def _vehicle_for(db: Session, row: ChargingSession) -> FleetVehicle | None:
     if not row.vehicle:
         return None
-    names = [row.vehicle] + [v.name for v in config.vehicles if v.title == row.vehicle]
-    for name in names:
-        vehicle = db.exec(select(FleetVehicle).where(FleetVehicle.name == name)).first()
-        if vehicle is not None:
-            return vehicle
-    return db.exec(select(FleetVehicle).where(FleetVehicle.description == row.vehicle)).first()
+    at_site = select(FleetVehicle).where(FleetVehicle.site_id == row.site_id)
+    by_name = db.exec(at_site.where(FleetVehicle.name == row.vehicle)).first()
+    return by_name or db.exec(at_site.where(FleetVehicle.description == row.vehicle)).first()
 
 
-def sync_sessions(db: Session, config: Config, events: SubSessionEvents, now: datetime) -> int:
-    """Pick up new and finished ``sessions`` rows; returns the number of webhook messages queued."""
-    queued = 0
-    known = select(FleetChargingSession.session_uid)
-    new_rows = db.exec(
+def _open_sessions_at(db: Session, site_id: str, loadpoint_id: int | None) -> Any:
+    return (
+        select(FleetChargingSession)
+        .where(FleetChargingSession.site_id == site_id)
+        .where(FleetChargingSession.loadpoint_id == loadpoint_id)
+        .where(col(FleetChargingSession.end).is_(None))
+        .where(col(FleetChargingSession.unplugged_at).is_(None))
+    )
+
+
+def _new_sessions(db: Session, events: SubSessionEvents, now: datetime) -> int:
+    """A ``cses`` and its first SMART sub-session for every new ``sessions`` row."""
+    mark = _mark(db, "sessions")
+    known = select(FleetChargingSession.id).where(
+        FleetChargingSession.session_uid == ChargingSession.session_uid
+    )
+    rows = db.exec(
         select(ChargingSession)
-        .where(col(ChargingSession.session_uid).not_in(known))
+        .where(col(ChargingSession.id) > mark.value - WINDOW)
+        .where(~exists(known))
         .order_by(col(ChargingSession.id))
+        .limit(500)
     ).all()
-    for row in new_rows:
-        evse = _evse_for(db, config, row)
-        vehicle = _vehicle_for(db, config, row)
-        user_id = evse.user_id if evse else (vehicle.user_id if vehicle else site_owner(db, now).id)
+    queued = 0
+    for row in rows:
+        evse = _evse_for(db, row)
+        vehicle = _vehicle_for(db, row)
+        owner = site_owner(db, row.site_id)
+        user_id = evse.user_id if evse else vehicle.user_id if vehicle else owner.id if owner else None
+        if user_id is None:  # a session of a site this gateway has no manifest of yet: later
+            continue
         start = from_db_time(row.created) or now
+        loadpoint = (
+            row.loadpoint_id if row.loadpoint_id is not None else (evse.loadpoint_id if evse else None)
+        )
+        # a newer session on the loadpoint ends the episodes before it
+        for older in db.exec(_open_sessions_at(db, row.site_id, loadpoint)).all():
+            older.unplugged_at = start
+            db.add(older)
         cs = FleetChargingSession(
             id=new_id("cses", start),
             session_uid=row.session_uid,
+            site_id=row.site_id,
+            loadpoint_id=loadpoint,
             user_id=user_id,
             evse_id=evse.id if evse else None,
             vehicle_id=vehicle.id if vehicle else None,
@@ -128,12 +162,45 @@ def sync_sessions(db: Session, config: Config, events: SubSessionEvents, now: da
         first = FleetSubSession(id=new_id("csub", start), charging_session_id=cs.id, mode=SMART, start=start)
         db.add(first)
         queued += events.queue(db, "created", first, user_id, now)
-    open_sessions = db.exec(select(FleetChargingSession).where(col(FleetChargingSession.end).is_(None))).all()
-    for cs in open_sessions:
-        source = db.exec(select(ChargingSession).where(ChargingSession.session_uid == cs.session_uid)).first()
-        if source is None or not episode_over(db, source):
+        mark.value = max(mark.value, row.id or 0)
+    db.add(mark)
+    return queued
+
+
+def _unplugged(db: Session) -> None:
+    """Flag the open sessions whose charger reported a disconnect (status A) after they began."""
+    mark = _mark(db, "charger_status_logs")
+    logs = db.exec(
+        select(ChargerStatusLog)
+        .where(col(ChargerStatusLog.id) > mark.value - WINDOW)
+        .order_by(col(ChargerStatusLog.id))
+        .limit(5000)
+    ).all()
+    for log in logs:
+        mark.value = max(mark.value, log.id or 0)
+        if log.status != "A":
             continue
-        end = finished_at(source) or now
+        when = from_db_time(log.timestamp)
+        for cs in db.exec(_open_sessions_at(db, log.site_id, log.loadpoint)).all():
+            if when is not None and utc(cs.start) <= when:
+                cs.unplugged_at = when
+                db.add(cs)
+    db.add(mark)
+
+
+def _close_finished(db: Session, events: SubSessionEvents, now: datetime) -> int:
+    """End the flagged sessions whose row is finished, with their open sub-sessions."""
+    queued = 0
+    flagged = db.exec(
+        select(FleetChargingSession)
+        .where(col(FleetChargingSession.end).is_(None))
+        .where(col(FleetChargingSession.unplugged_at).is_not(None))
+    ).all()
+    for cs in flagged:
+        source = db.exec(select(ChargingSession).where(ChargingSession.session_uid == cs.session_uid)).first()
+        end = finished_at(source) if source is not None else None
+        if source is None or end is None:
+            continue  # finished is written with the disconnect's session event; the next sync sees it
         cs.end = end
         db.add(cs)
         for open_sub in _open_subs(db, cs.id):
@@ -141,6 +208,24 @@ def sync_sessions(db: Session, config: Config, events: SubSessionEvents, now: da
             open_sub.energy_end_kwh = source.charged_kwh
             db.add(open_sub)
             queued += events.queue(db, "ended", open_sub, cs.user_id, now)
+    return queued
+
+
+def sync_sessions(db: Session, events: SubSessionEvents, now: datetime) -> int:
+    """Pick up new sessions and ended episodes of every site; returns the webhook messages queued.
+
+    Incremental: each pass reads the ``sessions`` and ``charger_status_logs`` rows past its marks (and a
+    window below them), so its cost follows what changed, not how much history there is. The episode of
+    a session is over once the charger reported a disconnect after it began, or a newer session started on
+    the same loadpoint — and the row says when charging finished (evcc updates ``finished`` at every
+    charge stop while the car stays plugged in)."""
+    if not _lock(db):
+        return 0
+    queued = _new_sessions(db, events, now)
+    db.flush()
+    _unplugged(db)
+    db.flush()
+    queued += _close_finished(db, events, now)
     db.commit()
     return queued
 
@@ -174,17 +259,20 @@ async def switch_boost(
     if start and vehicle is not None and not vehicle.smart_charging_enabled:
         raise conflict("Smart charging is disabled for this vehicle, so there is nothing to boost.")
     evse = db.get(FleetEvse, cs.evse_id) if cs.evse_id else None
-    lp = loadpoint_of(ctx.config, evse.charger) if evse else None
-    if lp is None:
+    lp = evse.loadpoint_id if evse else None
+    site = db.get(FleetSite, cs.site_id)
+    if lp is None or evse is None or site is None:
         raise conflict("The charging session's EVSE is not a configured loadpoint.")
-    configured = ctx.config.loadpoints[lp - 1].mode.value
+    charger = next((c for c in manifest_of(site).chargers if c.name == evse.charger), None)
+    configured = (charger.mode if charger else None) or "pv"
     if start:
-        restore = ctx.live.loadpoint_mode(lp) or configured
+        live = ctx.sites.live(db, cs.site_id).loadpoint(lp)
+        restore = (live.mode if live else None) or configured
         if restore == "now":  # already fast charging outside a boost: restore the configured default
             restore = configured
-        await ctx.ask(f"loadpoints/{lp}/mode", "now")
+        await ctx.ask(db, cs.site_id, f"loadpoints/{lp}/mode", "now")
     else:
-        await ctx.ask(f"loadpoints/{lp}/mode", current.restore_mode or configured)
+        await ctx.ask(db, cs.site_id, f"loadpoints/{lp}/mode", current.restore_mode or configured)
         restore = None
     row = db.exec(select(ChargingSession).where(ChargingSession.session_uid == cs.session_uid)).first()
     charged = row.charged_kwh if row else 0.0

@@ -1,7 +1,7 @@
-"""Tariffs and carbon feeds: the retained ``chargebus/tariffs/<usage>`` series seen as fleet resources.
+"""Tariffs and carbon feeds: each site's retained ``chargebus/tariffs/<usage>`` series as fleet resources.
 
-One tariff per price usage (grid import, feed-in, planner) and one carbon feed (co2), with IDs derived
-from the usage so they stay stable across restarts. Prices are minor currency units per kWh.
+Per site one tariff per price usage (grid import, feed-in, planner) and one carbon feed (co2), with IDs
+derived from site and usage so they stay stable across restarts. Prices are minor currency units per kWh.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from typing import Any
 from services.gateway.fleet.expand import ExpandTree, sub
 from services.gateway.fleet.ids import stable_id
 from services.gateway.fleet.live import LiveView
-from shared.config import Config
-from shared.messages import Rate, RateSeries, TariffType
+from shared.messages import Rate, RateSeries, SiteManifest, TariffType
 
 PRICE_USAGES = ("grid", "feedin", "planner")
 CO2_USAGE = "co2"
@@ -61,25 +60,30 @@ def rates_between(rates: list[Rate], gte: datetime | None, lte: datetime | None)
 
 @dataclass
 class TariffView:
-    config: Config
+    """One site's tariffs and carbon feed: what its manifest configures and its live series show."""
+
+    site: SiteManifest
     live: LiveView
     now: datetime
 
     def _configured(self, usage: str) -> bool:
-        return getattr(self.config.tariffs, usage, None) is not None
+        return usage in self.site.tariffs
+
+    def _key(self, usage: str) -> str:
+        return f"{self.site.site_id}/{usage}"
 
     def usages(self) -> list[str]:
         return [u for u in PRICE_USAGES if self._configured(u) or self.live.tariff(u) is not None]
 
     def tariff_id(self, usage: str) -> str | None:
-        return stable_id("tari", usage) if usage in self.usages() else None
+        return stable_id("tari", self._key(usage)) if usage in self.usages() else None
 
     def usage_of(self, tariff_id: str) -> str | None:
-        return next((u for u in self.usages() if stable_id("tari", u) == tariff_id), None)
+        return next((u for u in self.usages() if stable_id("tari", self._key(u)) == tariff_id), None)
 
     def carbon_feed_id(self) -> str | None:
         present = self._configured(CO2_USAGE) or self.live.tariff(CO2_USAGE) is not None
-        return stable_id("cabf", CO2_USAGE) if present else None
+        return stable_id("cabf", self._key(CO2_USAGE)) if present else None
 
     def series(self, usage: str) -> RateSeries | None:
         series = self.live.tariff(usage)
@@ -94,7 +98,7 @@ class TariffView:
     def render_tariff(
         self, url: UrlFn, usage: str, tree: ExpandTree, *, detail: bool = True
     ) -> dict[str, Any]:
-        tariff_id = stable_id("tari", usage)
+        tariff_id = stable_id("tari", self._key(usage))
         series = self.series(usage)
         current = self.current_rate(usage)
         body: dict[str, Any] = {
@@ -103,10 +107,11 @@ class TariffView:
             "supplier": None,
             "name": TITLES.get(usage, usage),
             "usage": usage,
-            "currency": series.currency if series else self.config.tariffs.currency,
+            "currency": series.currency if series else self.site.currency,
             "highlighted": usage == "grid",
             "type": _TYPES.get(series.type, "OTHER") if series else "OTHER",
-            "timezone_name": self.config.site.timezone,
+            "timezone_name": self.site.timezone,
+            "site": self.site.site_id,
             "price_chart_url": None,
             "gsp_group": None,
             "valid_from": iso(series.rates[0].start) if series and series.rates else None,
@@ -125,7 +130,7 @@ class TariffView:
         return body
 
     def render_carbon_feed(self, url: UrlFn) -> dict[str, Any]:
-        feed_id = stable_id("cabf", CO2_USAGE)
+        feed_id = stable_id("cabf", self._key(CO2_USAGE))
         current = self.current_rate(CO2_USAGE)
         return {
             "id": feed_id,
@@ -133,4 +138,5 @@ class TariffView:
             "name": TITLES[CO2_USAGE],
             "current_co2_intensity_grams_per_kilowatt_hour": current.value if current else None,
             "carbon_intensities": url("carbon_feeds", feed_id, "carbon_intensities"),
+            "site": self.site.site_id,
         }

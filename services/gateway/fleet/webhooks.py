@@ -1,4 +1,5 @@
-"""Webhooks: svix-style signed deliveries from an outbox table, retried with backoff.
+"""Webhooks: svix-style signed deliveries from an outbox table, retried with backoff, each delivered by one
+instance however many share the database (rows are claimed with ``FOR UPDATE SKIP LOCKED`` and leased).
 
 An event is written to the outbox (one row per endpoint) in the same transaction as the change that
 caused it, so nothing is lost when the process stops between the change and the delivery: the deliverer
@@ -97,19 +98,39 @@ def headers_for(message: WebhookMessage, secret: str, now: datetime) -> dict[str
     }
 
 
-async def deliver_due(ctx: FleetContext, client: httpx.AsyncClient) -> float | None:
-    """Attempt every message that is due; returns seconds until the next one is due (None: none left)."""
-    now = ctx.now()
-    with Session(ctx.engine) as db:
+CLAIM_BATCH = 50
+
+
+def claim_due(ctx: FleetContext, now: datetime) -> list[tuple[str, str, str, WebhookEndpoint | None]]:
+    """Take the due messages this instance will deliver: locked with ``FOR UPDATE SKIP LOCKED`` (so two
+    instances never take the same one) and leased until ``now + lease_s`` (so a message an instance died
+    with is retried by another once the lease runs out)."""
+    lease = now + timedelta(seconds=ctx.webhook_policy.lease_s)
+    with Session(ctx.engine, expire_on_commit=False) as db:
         due = db.exec(
             select(WebhookMessage)
             .where(col(WebhookMessage.next_attempt_at).is_not(None))
             .where(col(WebhookMessage.next_attempt_at) <= now)
             .order_by(col(WebhookMessage.created_at))
+            .limit(CLAIM_BATCH)
+            .with_for_update(skip_locked=True)
         ).all()
         work = [(m.id, m.body, m.event_type, db.get(WebhookEndpoint, m.endpoint_id)) for m in due]
-    for message_id, body, event_type, endpoint in work:
-        await _attempt(ctx, client, message_id, body, event_type, endpoint)
+        for message in due:
+            message.next_attempt_at = lease
+            db.add(message)
+        db.commit()
+        return work
+
+
+async def deliver_due(ctx: FleetContext, client: httpx.AsyncClient) -> float | None:
+    """Attempt every message that is due; returns seconds until the next one is due (None: none left)."""
+    while True:
+        work = await asyncio.to_thread(claim_due, ctx, ctx.now())
+        for message_id, body, event_type, endpoint in work:
+            await _attempt(ctx, client, message_id, body, event_type, endpoint)
+        if len(work) < CLAIM_BATCH:
+            break
     with Session(ctx.engine) as db:
         upcoming = db.exec(
             select(WebhookMessage.next_attempt_at)

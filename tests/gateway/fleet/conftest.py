@@ -22,14 +22,16 @@ from sqlmodel import Session
 from services.gateway.errors import install_error_handlers
 from services.gateway.fleet.auth import create_client
 from services.gateway.fleet.context import FleetContext, WebhookPolicy
+from services.gateway.fleet.idempotency import SqlIdempotency
 from services.gateway.fleet.lifecycle import running
-from services.gateway.fleet.live import BusLiveView
+from services.gateway.fleet.live import BusLiveView, LiveView, NoLiveView
 from services.gateway.fleet.models import FleetUser, migrate_fleet
-from services.gateway.fleet.records import site_owner
+from services.gateway.fleet.ratelimit import SqlRateLimits
 from services.gateway.fleet.router import build_router
+from services.gateway.fleet.sites import manifest_from_config, site_owner
 from services.gateway.owner import OwnerLink
 from shared.bus import Bus
-from shared.config import Config, MqttSettings, parse_config
+from shared.config import LOCAL_SITE, Config, MqttSettings, parse_config
 from shared.db import open_database
 from shared.messages import Reply, Request
 from tests.support.broker import free_port
@@ -105,7 +107,9 @@ class Fleet:
 
     def owner_id(self) -> str:
         with self.db() as db:
-            return site_owner(db, self.clock()).id
+            owner = site_owner(db, LOCAL_SITE)
+            assert owner is not None
+            return owner.id
 
     def new_user(self, email: str) -> str:
         with self.db() as db:
@@ -125,6 +129,7 @@ class Fleet:
                 rate_limit_per_hour=rate_limit,
             )
             db.commit()
+            assert secret is not None
             return client.client_id, secret
 
     async def token(self, scopes: str, user_id: str | None = None, rate_limit: int = 1000) -> str:
@@ -178,6 +183,23 @@ def fleet_app(ctx: FleetContext) -> FastAPI:
     return app
 
 
+@dataclass
+class BusSite:
+    """The one site of a fleet app served alone: its live view and owners on a bus of its own."""
+
+    site_id: str
+    view: BusLiveView
+    bus: Bus
+
+    def live(self, db: Session, site_id: str) -> LiveView:
+        return self.view if site_id == self.site_id else NoLiveView()
+
+    def owner(self, db: Session, site_id: str) -> OwnerLink | None:
+        if site_id != self.site_id:
+            return None
+        return OwnerLink(self.bus, self.bus.settings.request_timeout_s, connected=self.bus.connected.is_set())
+
+
 @contextlib.asynccontextmanager
 async def running_fleet(
     config: Config,
@@ -194,13 +216,13 @@ async def running_fleet(
     live = BusLiveView()
     live.attach(bus)
     ctx = FleetContext(
-        config=config,
         engine=engine,
-        live=live,
-        owner=lambda: OwnerLink(bus, config.mqtt.request_timeout_s, connected=bus.connected.is_set()),
+        sites=BusSite(config.site_id, live, bus),
+        limits=SqlRateLimits(engine, clock),
+        idempotency=SqlIdempotency(engine),
         public_url=config.gateway.public_url,
+        local=manifest_from_config(config),
         clock=clock,
-        monotonic=clock.monotonic,
         webhook_policy=policy or WebhookPolicy(backoff_s=(0.0,) * 3),
         sync_interval_s=3600,
     )

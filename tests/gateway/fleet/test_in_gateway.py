@@ -27,6 +27,7 @@ def operator_token(gateway: RunningGateway) -> str:
             db, name="it", scopes=frozenset(ALL_SCOPES.split()), user_id=None, now=now
         )
         db.flush()
+        assert secret is not None
         token, _ = issue_token(db, client.client_id, secret, None, now)
         db.commit()
     return token

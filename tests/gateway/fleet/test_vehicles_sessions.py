@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from services.gateway.fleet.live import BusLiveView
 from shared.db import ChargerStatusLog, ChargingSession
 from shared.messages import Rate, RateSeries, TariffType, TariffUsage
-from tests.gateway.fleet.conftest import ALL_SCOPES, Fleet
+from tests.gateway.fleet.conftest import ALL_SCOPES, BusSite, Fleet
 
 
 async def test_vehicle_catalogue(fleet: Fleet) -> None:
@@ -242,10 +241,9 @@ async def test_tariffs_and_carbon_feed_from_the_bus(fleet: Fleet) -> None:
     await fleet.bus.publish_model(fleet.bus.topics.tariff("grid"), grid)
     await fleet.bus.publish_model(fleet.bus.topics.tariff("co2"), co2)
     headers = await fleet.headers("tariff:read tariff:prices:read carbon:read")
-    assert isinstance(fleet.ctx.live, BusLiveView)
-    await fleet.ctx.live.wait_for(
-        lambda live: live.tariff("grid") is not None and live.tariff("co2") is not None
-    )
+    site = fleet.ctx.sites
+    assert isinstance(site, BusSite)
+    await site.view.wait_for(lambda live: live.tariff("grid") is not None and live.tariff("co2") is not None)
     feeds = (await fleet.http.get("/v2/carbon_feeds", headers=headers)).json()
     tariffs = (await fleet.http.get("/v2/tariffs", headers=headers)).json()
     tariff = next(t for t in tariffs if t["usage"] == "grid")
