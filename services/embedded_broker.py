@@ -41,7 +41,7 @@ def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
     raise TimeoutError(f"nothing listens on {host}:{port}")
 
 
-def mosquitto_config(port: int, persistence_dir: Path | None = None) -> str:
+def mosquitto_config(port: int, persistence_dir: Path | None = None, extra: str = "") -> str:
     # set_tcp_nodelay, as in mosquitto/mosquitto.conf: with Nagle on, a PUBACK to a client that is also
     # receiving a stream waits for that client's delayed ACK (~40 ms), so every QoS 1 publish of a busy
     # subscriber (the gateway) took ~40 ms, and its outbox sends one at a time (bench/RESULTS.md).
@@ -56,18 +56,19 @@ def mosquitto_config(port: int, persistence_dir: Path | None = None) -> str:
         lines.append("user root")
     if persistence_dir is not None:
         lines += ["persistence true", f"persistence_location {persistence_dir}/", "autosave_interval 5"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + extra
 
 
 @contextlib.contextmanager
-def mosquitto(port: int, persistence_dir: Path | None = None) -> Iterator[BrokerAddress]:
-    """A mosquitto child process listening on 127.0.0.1:``port``."""
+def mosquitto(port: int, persistence_dir: Path | None = None, extra: str = "") -> Iterator[BrokerAddress]:
+    """A mosquitto child process listening on 127.0.0.1:``port`` (``extra``: more configuration, e.g. a
+    bridge to a central broker)."""
     binary = find_mosquitto()
     if binary is None:
         raise FileNotFoundError("mosquitto is not installed")
     with tempfile.TemporaryDirectory() as tmp:
         conf = Path(tmp) / "mosquitto.conf"
-        conf.write_text(mosquitto_config(port, persistence_dir))
+        conf.write_text(mosquitto_config(port, persistence_dir, extra))
         proc = subprocess.Popen(
             [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )

@@ -201,6 +201,33 @@ def _user_password(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bridge(args: argparse.Namespace) -> int:
+    """Print the mosquitto bridge section that connects this site's broker to the fleet's centre."""
+    from services.fleet_gateway.bridge import Bridge
+
+    config = load_config(args.config)
+    site_id = args.site_id or config.site.id
+    if not site_id:
+        return _fail("give --site-id (or site.id in the config)")
+    host, _, port = args.central.rpartition(":")
+    if not host or not port.isdigit():
+        return _fail("--central must be HOST:PORT")
+    bridge = Bridge(
+        site_id=site_id,
+        central_host=host,
+        central_port=int(port),
+        sites_root=config.fleet.sites_root,
+        local_state_root=config.mqtt.topic,
+        local_internal_root=config.mqtt.internal,
+        username=args.username,
+    )
+    try:
+        sys.stdout.write(bridge.config())
+    except ValueError as error:
+        return _fail(str(error))
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``fleet-client create|list`` and ``fleet-user password`` to the ``chargebus`` command line."""
     fleet = subparsers.add_parser("fleet-client", help="manage OAuth clients of the fleet API (/v2)")
@@ -252,3 +279,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     password.add_argument("--site", help="with --owner: the site (default: the config's, or the only one)")
     password.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     password.set_defaults(handler=_user_password)
+
+    bridge = subparsers.add_parser(
+        "fleet-bridge", help="print the mosquitto bridge that connects this site to a fleet's central broker"
+    )
+    bridge.add_argument("--config", required=False, help="the site's config (its roots and site.id)")
+    bridge.add_argument("--site-id", help="the site's id in the fleet (default: site.id)")
+    bridge.add_argument("--central", required=True, help="the central broker, HOST:PORT")
+    bridge.add_argument("--username", help="the bridge's user on the central broker")
+    bridge.set_defaults(handler=_bridge)

@@ -65,7 +65,8 @@ class SqlIdempotency:
             reserve = insert_for(conn)(IdempotencyRecord).values(
                 key=key, fingerprint=fingerprint, status=0, body="", headers="{}", created_at=now
             )
-            inserted = conn.execute(reserve.on_conflict_do_nothing(index_elements=["key"])).rowcount
+            reserved = reserve.on_conflict_do_nothing(index_elements=["key"]).returning(IdempotencyRecord.key)
+            inserted = conn.execute(reserved).first() is not None
         if inserted:
             return Claim("new")
         with Session(self._engine) as db:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -25,7 +26,8 @@ from services.gateway.fleet.auth import (
     AuthError,
     Tokens,
     authenticate_client,
-    check_authorization_request,
+    check_client_redirect,
+    check_grant_request,
     issue_code,
     issue_token,
     redeem_code,
@@ -35,6 +37,7 @@ from services.gateway.fleet.auth import (
 )
 from services.gateway.fleet.common import Routes
 from services.gateway.fleet.context import FleetContext
+from services.gateway.fleet.models import OAuthClient
 from services.gateway.fleet.route import anonymous_key, get_fleet
 
 oauth_routes = Routes(tags=["OAuth"])
@@ -188,22 +191,35 @@ def _redirect(uri: str, params: dict[str, str]) -> RedirectResponse:
     return RedirectResponse(uri + separator + urlencode(params), status_code=302, headers=NO_STORE)
 
 
-def _check(fleet: FleetContext, params: dict[str, str]) -> tuple[str, str, frozenset[str], str]:
-    """The client's name, the redirect URI, the scopes and the client id of a valid request."""
+@dataclass(frozen=True)
+class Checked:
+    name: str
+    client_id: str
+    uri: str
+    scopes: frozenset[str] | None
+    error: AuthError | None = None
+    """An error to send back to ``uri`` (the client and the URI themselves were fine)."""
+
+
+def _check(fleet: FleetContext, params: dict[str, str]) -> Checked:
+    """Raises :class:`AuthError` for errors that must not be redirected; others are in ``error``."""
     with Session(fleet.engine) as db:
-        client, uri, scopes = check_authorization_request(
-            db,
-            params.get("client_id", ""),
-            params.get("redirect_uri"),
-            params.get("scope"),
-            params.get("code_challenge"),
-            params.get("code_challenge_method"),
-        )
-        return client.name or client.client_id, uri, scopes, client.client_id
+        client, uri = check_client_redirect(db, params.get("client_id", ""), params.get("redirect_uri"))
+        name = client.name or client.client_id
+        if params.get("response_type") != "code":
+            error = AuthError("unsupported_response_type", "response_type must be code")
+            return Checked(name, client.client_id, uri, None, error)
+        try:
+            scopes = check_grant_request(
+                client, params.get("scope"), params.get("code_challenge"), params.get("code_challenge_method")
+            )
+        except AuthError as error:
+            return Checked(name, client.client_id, uri, None, error)
+        return Checked(name, client.client_id, uri, scopes)
 
 
-def _refusal(error: AuthError, params: dict[str, str], uri: str | None) -> Response:
-    if uri is None or error.code in ("invalid_client", "invalid_redirect_uri"):
+def _refuse(error: AuthError, params: dict[str, str], uri: str | None) -> Response:
+    if uri is None:
         return _page("Authorization failed", f"<p>{html.escape(error.description)}</p>", status=400)
     answer = {"error": error.code, "error_description": error.description}
     if "state" in params:
@@ -216,18 +232,18 @@ async def authorize_page(request: Request) -> Response:
     fleet = get_fleet(request)
     params = {k: v for k, v in request.query_params.items() if k in AUTHORIZE_FIELDS}
     try:
-        name, uri, scopes, _ = await run_in_threadpool(_check, fleet, params)
+        checked = await run_in_threadpool(_check, fleet, params)
     except AuthError as error:
-        return _refusal(error, params, None)
-    if params.get("response_type") != "code":
-        return _refusal(AuthError("unsupported_response_type", "response_type must be code"), params, uri)
+        return _refuse(error, params, None)
+    if checked.error is not None or checked.scopes is None:
+        return _refuse(checked.error or AuthError("invalid_scope", "no scope"), params, checked.uri)
     hidden = "".join(
         f"<input type=hidden name='{html.escape(k)}' value='{html.escape(v, quote=True)}'>"
         for k, v in params.items()
     )
-    listed = "".join(f"<li>{html.escape(s)}</li>" for s in sorted(scopes))
+    listed = "".join(f"<li>{html.escape(s)}</li>" for s in sorted(checked.scopes))
     body = (
-        f"<p><b>{html.escape(name)}</b> asks to use your chargers, vehicles and sessions:</p>"
+        f"<p><b>{html.escape(checked.name)}</b> asks to use your chargers, vehicles and sessions:</p>"
         f"<ul>{listed}</ul>"
         f"<form method=post>{hidden}<label>E-mail<input name=email type=email autocomplete=username "
         "required></label><label>Password<input name=password type=password "
@@ -242,33 +258,29 @@ async def authorize_decision(request: Request) -> Response:
     fleet = get_fleet(request)
     try:
         form = await _form(request)
+        params = {k: v for k, v in form.items() if k in AUTHORIZE_FIELDS}
+        checked = await run_in_threadpool(_check, fleet, params)
     except AuthError as error:
-        return _page("Authorization failed", f"<p>{html.escape(error.description)}</p>", status=400)
-    params = {k: v for k, v in form.items() if k in AUTHORIZE_FIELDS}
-    try:
-        _, uri, scopes, client_id = await run_in_threadpool(_check, fleet, params)
-    except AuthError as error:
-        return _refusal(error, params, None)
-    if params.get("response_type") != "code":
-        return _refusal(AuthError("unsupported_response_type", "response_type must be code"), params, uri)
+        return _refuse(error, {}, None)
+    if checked.error is not None or checked.scopes is None:
+        return _refuse(checked.error or AuthError("invalid_scope", "no scope"), params, checked.uri)
     if form.get("decision") != "allow":
-        return _refusal(AuthError("access_denied", "the user denied the request"), params, uri)
+        return _refuse(AuthError("access_denied", "the user denied the request"), params, checked.uri)
     attempt = await run_in_threadpool(
         fleet.limits.take, f"signin:{anonymous_key(request)}", SIGN_IN_LIMIT_PER_HOUR
     )
     if not attempt.allowed:
         return _page("Too many attempts", f"<p>Try again in {attempt.retry_after_s} s.</p>", status=429)
+    scopes = checked.scopes
 
     def sign_in_and_issue() -> str | None:
         with Session(fleet.engine) as db:
             user = verify_user(db, form.get("email", ""), form.get("password", ""))
-            client = check_authorization_request(
-                db, client_id, uri, params.get("scope"), params.get("code_challenge"),
-                params.get("code_challenge_method"),
-            )[0]  # fmt: skip
-            if user is None:
+            client = db.get(OAuthClient, checked.client_id)
+            if user is None or client is None:
                 return None
-            code = issue_code(db, client, user.id, scopes, uri, params.get("code_challenge"), fleet.now())
+            challenge = params.get("code_challenge")
+            code = issue_code(db, client, user.id, scopes, checked.uri, challenge, fleet.now())
             db.commit()
             return code
 
@@ -278,7 +290,7 @@ async def authorize_decision(request: Request) -> Response:
     answer = {"code": code}
     if "state" in params:
         answer["state"] = params["state"]
-    return _redirect(uri, answer)
+    return _redirect(checked.uri, answer)
 
 
 oauth_routes.route("POST", "/o/token")(token)

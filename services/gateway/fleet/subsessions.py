@@ -72,12 +72,14 @@ WINDOW = 1000
 transaction commits, so a row may become visible after rows with higher ids."""
 
 
-def _lock(db: Session) -> bool:
-    """One sync at a time across the instances sharing a PostgreSQL (SQLite: one process anyway)."""
-    bind = db.get_bind()
-    if bind.dialect.name != "postgresql":
-        return True
-    return bool(db.exec(text("SELECT pg_try_advisory_xact_lock(7470001)")).one()[0])  # type: ignore[call-overload]
+SYNC_LOCK = "hashtext('chargebus-fleet-sync:' || current_schema())"
+
+
+def _lock(db: Session) -> None:
+    """One sync at a time across the instances sharing a PostgreSQL schema (the others wait their turn,
+    which is short: each pass reads only what changed). SQLite: one process anyway."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text(f"SELECT pg_advisory_xact_lock({SYNC_LOCK})"))
 
 
 def _mark(db: Session, name: str) -> SyncMark:
@@ -219,8 +221,7 @@ def sync_sessions(db: Session, events: SubSessionEvents, now: datetime) -> int:
     a session is over once the charger reported a disconnect after it began, or a newer session started on
     the same loadpoint — and the row says when charging finished (evcc updates ``finished`` at every
     charge stop while the car stays plugged in)."""
-    if not _lock(db):
-        return 0
+    _lock(db)
     queued = _new_sessions(db, events, now)
     db.flush()
     _unplugged(db)
