@@ -40,6 +40,7 @@ from shared.bus import Bus
 from shared.config import Config
 from shared.db import open_database
 from shared.logging import configure_logging, get_logger
+from shared.netguard import guard_from
 from shared.tasks import cancel_and_wait
 
 BOOTSTRAP_EVERY_S = 600.0
@@ -94,6 +95,7 @@ def build_centre(config: Config, instance: str | None = None) -> Centre:
         limits=limits,
         idempotency=idempotency,
         public_url=config.gateway.public_url,
+        netguard=guard_from(config.gateway.outbound_allow),
     )
     ingest = LiveIngest(engine, topics, log, clock)
     writer = EventWriter(

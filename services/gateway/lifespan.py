@@ -2,7 +2,8 @@
 
 Started by uvicorn when the app starts serving and stopped when it stops: the bus (subscriptions wired by
 :func:`services.gateway.service.wire_bus` before), the statistics publisher, the event writer, the
-fleet API's deliverer and session sync, the integrations (Home Assistant discovery, notifications), and the site's manifest for a fleet gateway.
+fleet API's deliverer and session sync, the integrations (Home Assistant discovery, notifications), and
+the site's manifest for a fleet gateway.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from services.gateway.state_store import StateStore
 from shared.bus import Bus
 from shared.config import Config
 from shared.logging import get_logger
+from shared.netguard import guard_from
 from shared.tasks import cancel_and_wait
 
 log = get_logger("gateway", component="fleet")
@@ -61,6 +62,7 @@ def gateway_fleet(
         idempotency=SqlIdempotency(engine),
         public_url=config.gateway.public_url,
         local=manifest_from_config(config),
+        netguard=guard_from(config.gateway.outbound_allow),
     )
     if written is not None:
         ctx.sync_wanted = written

@@ -34,6 +34,7 @@ from shared.bus import Bus
 from shared.config import LOCAL_SITE, Config, MqttSettings, parse_config
 from shared.db import open_database
 from shared.messages import Reply, Request
+from shared.netguard import guard_from
 from tests.support.broker import free_port
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -222,6 +223,7 @@ async def running_fleet(
         idempotency=SqlIdempotency(engine),
         public_url=config.gateway.public_url,
         local=manifest_from_config(config),
+        netguard=guard_from(config.gateway.outbound_allow),
         clock=clock,
         webhook_policy=policy or WebhookPolicy(backoff_s=(0.0,) * 3),
         sync_interval_s=3600,
