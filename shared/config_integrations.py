@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from shared.templating import Template
 
 
 class _Strict(BaseModel):
@@ -33,6 +35,12 @@ class NotifyTemplate(_Strict):
     message: str = Field(max_length=2000)
     """``{field}`` placeholders (see docs/integrations.md); no attribute access, no indexing, no code."""
 
+    @field_validator("title", "message")
+    @classmethod
+    def _only_placeholders(cls, text: str) -> str:
+        Template.parse(text)  # raises TemplateError (a ValueError) with the reason
+        return text
+
 
 class NotifySettings(_Strict):
     urls: list[SecretStr] = Field(default_factory=list, max_length=20)
@@ -41,3 +49,6 @@ class NotifySettings(_Strict):
     events: dict[NotifyEvent, NotifyTemplate] = Field(default_factory=dict)
     """Which events to send, with their texts; an event not listed is not sent. Empty = the defaults."""
     timeout_s: float = Field(default=10.0, gt=0, le=60)
+    """Per delivery; a notification service that does not answer in time is logged and skipped."""
+    guest_delay_s: float = Field(default=60.0, ge=0, le=3600)
+    """How long a connected vehicle stays unidentified before the ``guest`` notification."""

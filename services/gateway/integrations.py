@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from services.gateway.discovery import DiscoveryPublisher
 from services.gateway.metrics import GatewayMetrics
+from services.gateway.notify.notifier import Notifier
 from services.gateway.state_store import StateStore
 from shared.bus import Bus
 from shared.config import Config
@@ -19,6 +20,7 @@ from shared.config import Config
 class Integrations:
     metrics: GatewayMetrics
     discovery: DiscoveryPublisher | None = None
+    notifier: Notifier | None = None
 
     @classmethod
     def build(cls, config: Config, bus: Bus, store: StateStore, engine: Engine) -> Integrations:
@@ -29,11 +31,17 @@ class Integrations:
         if config.homeassistant.discovery:
             discovery = DiscoveryPublisher(config.homeassistant, bus, store)
             discovery.attach()
-        return cls(metrics=metrics, discovery=discovery)
+        notifier = None
+        if config.notify.urls:
+            notifier = Notifier(config.notify, bus, store)
+            notifier.attach()
+        return cls(metrics=metrics, discovery=discovery, notifier=notifier)
 
     def start(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
         """Their background tasks (cancelled by the gateway when it stops)."""
         tasks = []
         if self.discovery is not None:
             tasks.append(asyncio.create_task(self.discovery.run(stop), name="ha-discovery"))
+        if self.notifier is not None:
+            tasks.append(asyncio.create_task(self.notifier.run(stop), name="notify"))
         return tasks

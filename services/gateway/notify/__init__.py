@@ -1,0 +1,1 @@
+"""Notifications like evcc's messaging: events from the bus, templated texts, delivered through Apprise."""
