@@ -81,9 +81,9 @@ class LoadpointInputs:
     plan_active: bool = False
     smart_cost_active: bool = False
     smart_feed_in_active: bool = False
-    calm: Calm = field(default_factory=lambda: Calm())
-    """How a PV adjustment may change the current now (settled PV control)."""
-    three_phase_room_a: float | None = None
+    calm: Calm = field(default_factory=lambda: Calm(), compare=False)
+    """How a PV adjustment may change the current now (settled PV control; not a fact the state shows)."""
+    three_phase_room_a: float | None = field(default=None, compare=False)
     """A per phase the load-management limits leave this loadpoint on three phases (None: no limit)."""
 
     def limits_allow_three_phases(self, min_a: float) -> bool:
@@ -102,8 +102,8 @@ class Calm:
 
     settled: bool = True
     """The readings show the current in force (or its settle time is over)."""
-    since_change_s: float | None = None
-    """Seconds since the charger's current last changed (None: no change remembered)."""
+    recent: bool = False
+    """The charger's current changed less than ``adjust_interval_s`` ago."""
     step_a: float = 0.1
     """The charger's current resolution (A)."""
     deadband_w: float = 200.0
@@ -126,7 +126,7 @@ def calm_current(
     if not calm.settled:
         return offered_a, "pv-settle"
     deadband_a = calm.deadband_w / phase_v
-    recent = calm.since_change_s is not None and calm.since_change_s < calm.adjust_interval_s
+    recent = calm.recent
     if wanted_a > offered_a:
         if wanted_a - offered_a < max(deadband_a, calm.step_a):
             return offered_a, "pv-deadband"
@@ -247,10 +247,14 @@ def _fired(timer: datetime | None, delay_s: int, now: datetime) -> bool:
 
 
 def _reset_pv(timers: Timers) -> Timers:
+    if timers.pv_timer is None and timers.pv_action is PvAction.INACTIVE:
+        return timers
     return replace(timers, pv_timer=None, pv_action=PvAction.INACTIVE)
 
 
 def _reset_phase(timers: Timers) -> Timers:
+    if timers.phase_timer is None and timers.phase_action is PhaseAction.INACTIVE:
+        return timers
     return replace(timers, phase_timer=None, phase_action=PhaseAction.INACTIVE)
 
 
@@ -272,7 +276,9 @@ def _fast(
     )
     if phases == 3 and not inputs.limits_allow_three_phases(effective_min_current(lp, inputs.vehicle)):
         phases = 1  # load management leaves no room for the minimum on three phases (evcc)
-    timers = replace(_reset_phase(timers), pv_timer=ELAPSED, pv_action=PvAction.INACTIVE)
+    timers = _reset_phase(timers)
+    if timers.pv_timer != ELAPSED or timers.pv_action is not PvAction.INACTIVE:
+        timers = replace(timers, pv_timer=ELAPSED, pv_action=PvAction.INACTIVE)
     enabled, current = _limit(
         effective_max_current(lp, inputs.vehicle),
         effective_min_current(lp, inputs.vehicle),
@@ -517,19 +523,26 @@ def decide_site(
     """
     priority = {i: effective_priority(settings[i], inputs[i].vehicle) for i in inputs}
     order = sorted(inputs, key=lambda i: (-priority[i], i))
+    # W of PV loadpoints charging now below each priority (what a higher priority may claim), in one pass.
+    pv_w: dict[int, float] = {}
+    for i in inputs:
+        if settings[i].mode is ChargeMode.PV:
+            pv_w[priority[i]] = pv_w.get(priority[i], 0.0) + inputs[i].charge_power_w
+    below: dict[int, float] = {}
+    running = 0.0
+    for level in sorted(set(priority.values())):
+        below[level] = running
+        running += pv_w.get(level, 0.0)
     result: dict[int, Decision] = {}
-    budget = site
-    for index, lp_id in enumerate(order):
+    budget_w = site.site_power_w if site is not None else 0.0
+    for lp_id in order:
         lp = settings[lp_id]
         lp_inputs = inputs[lp_id]
-        view = budget
-        if view is not None and lp.mode is ChargeMode.PV:
-            flexible = sum(
-                inputs[other].charge_power_w
-                for other in order[index + 1 :]
-                if settings[other].mode is ChargeMode.PV and priority[other] < priority[lp_id]
-            )
-            view = replace(view, site_power_w=view.site_power_w - flexible)
+        view = site
+        if site is not None and lp.mode in (ChargeMode.PV, ChargeMode.MINPV):
+            # Only the PV modes read the site power; the others need not see their share of it.
+            claimed = below[priority[lp_id]] if lp.mode is ChargeMode.PV else 0.0
+            view = replace(site, site_power_w=budget_w - claimed)
         decision = decide(
             lp,
             lp_inputs,
@@ -539,10 +552,8 @@ def decide_site(
             boost=(boost or {}).get(lp_id, Boost.DISABLED),
         )
         result[lp_id] = decision
-        if budget is not None:
-            phases = decision.phases or lp_inputs.phases_active or lp_inputs.physical_phases
-            delta = decision.expected_power_w(lp_inputs.voltage_v, phases) - lp_inputs.charge_power_w
-            budget = replace(budget, site_power_w=budget.site_power_w + delta)
+        phases = decision.phases or lp_inputs.phases_active or lp_inputs.physical_phases
+        budget_w += decision.expected_power_w(lp_inputs.voltage_v, phases) - lp_inputs.charge_power_w
     return result
 
 

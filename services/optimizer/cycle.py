@@ -45,7 +45,7 @@ from services.optimizer.limits import (
 )
 from services.optimizer.peak import PeakWindow, average_w
 from services.optimizer.plans import GoalLock, PlanInputs, PlanState, evaluate
-from services.optimizer.settings import LoadpointSettings, Settings
+from services.optimizer.settings import LoadpointSettings, Settings, VehicleSettings
 from services.optimizer.settle import charger_shows, current_step, site_settled
 from services.optimizer.site import (
     SiteInputs,
@@ -59,6 +59,7 @@ from services.optimizer.site import (
 from services.optimizer.snapshot import (
     Snapshot,
     charge_power_w,
+    charge_powers,
     current_rate,
     planner_rates,
     site_inputs,
@@ -99,6 +100,15 @@ class LoadpointMemory:
     shown_at: datetime | None = None
     """When the charger's readings first showed the command in force (None: not yet)."""
     boost: Boost = Boost.DISABLED
+    view: LoadpointView | None = None
+    """What the published state was built from last (it is rebuilt only when this changes)."""
+    state: LoadpointState | None = None
+    inputs_key: tuple[object, ...] = ()
+    """What :attr:`base` was built from (the same objects: rebuilt only when one of them is replaced)."""
+    base: LoadpointInputs | None = None
+    dynamic: tuple[object, ...] = ()
+    """The cycle's own facts that made :attr:`inputs` from :attr:`base` (command in force, plan, calm)."""
+    inputs: LoadpointInputs | None = None
 
 
 @dataclass(frozen=True)
@@ -204,6 +214,40 @@ def loadpoint_inputs(
     )
 
 
+NO_PLAN = PlanState()
+
+
+def has_plan(lp: LoadpointSettings, vehicle: VehicleSettings | None) -> bool:
+    """Whether any plan could apply (an energy plan, the vehicle's SoC plan or an active repeating one)."""
+    if lp.energy_plan is not None:
+        return True
+    return vehicle is not None and (
+        vehicle.plan is not None or any(p.active for p in vehicle.repeating_plans)
+    )
+
+
+def _inputs_key(
+    config: Config, settings: Settings, snapshot: Snapshot, lp_id: int, session_wh: float
+) -> tuple[object, ...]:
+    lp = settings.loadpoints[lp_id]
+    meter = config.loadpoints[lp_id - 1].meter
+    return (
+        snapshot.chargers.get(lp_id),
+        lp,
+        settings.vehicles.get(lp.vehicle) if lp.vehicle else None,
+        snapshot.vehicles.get(lp.vehicle) if lp.vehicle else None,
+        snapshot.meters.get(meter) if meter else None,
+        session_wh,
+    )
+
+
+def _same(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    """The same objects (identity: the snapshot and the settings replace what changed), the same number."""
+    return len(a) == len(b) and all(
+        x is y or (isinstance(x, float) and x == y) for x, y in zip(a, b, strict=True)
+    )
+
+
 def _finish_plan(settings: Settings, lp_id: int, lp: LoadpointSettings, state: PlanState) -> Settings:
     """Delete a finished static plan (the vehicle's SoC plan or the loadpoint's energy plan)."""
     goal = state.goal
@@ -266,7 +310,7 @@ class Settling:
         control = config.optimizer.control
         return Calm(
             settled=self.settled or waited,
-            since_change_s=(now - last.at).total_seconds() if last is not None else None,
+            recent=last is not None and (now - last.at).total_seconds() < control.adjust_interval_s,
             step_a=current_step(status),
             deadband_w=lp_config.deadband_w if lp_config.deadband_w is not None else control.deadband_w,
             adjust_interval_s=control.adjust_interval_s,
@@ -353,7 +397,8 @@ def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
     """One control cycle over a frozen snapshot and the memory of the cycles before."""
     config, snapshot, now = inputs.config, inputs.snapshot, inputs.now
     settings, timers, events = _connections(inputs, memory)
-    site_in: SiteInputs | None = site_inputs(config, snapshot)
+    powers = charge_powers(config, snapshot)
+    site_in: SiteInputs | None = site_inputs(config, snapshot, powers)
     power: SitePower | None = site_power(site_in, settings.site) if site_in is not None else None
     rates, _ = planner_rates(snapshot)
     grid_price = current_rate(snapshot.tariffs.get("grid"), now)
@@ -361,10 +406,14 @@ def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
     co2 = current_rate(snapshot.tariffs.get("co2"), now)
 
     settling = _settling(inputs, memory)
-    site_limits_now = site_limits(config, settings.site, snapshot, memory.peak, now)
-    present = site_limits_now.present(config, snapshot)
+    site_limits_now = site_limits(config, settings.site, snapshot, memory.peak, now, powers)
+    room_3p = headroom(
+        site_limits_now.limits, site_limits_now.present(snapshot, powers), 3, config.site.voltage_v
+    )
 
     lp_inputs: dict[int, LoadpointInputs] = {}
+    bases: dict[int, tuple[tuple[object, ...], LoadpointInputs]] = {}
+    dynamics: dict[int, tuple[object, ...]] = {}
     locks: dict[int, GoalLock | None] = {}
     evals: dict[int, LoadpointEval] = {}
     boosts: dict[int, Boost] = {}
@@ -373,25 +422,33 @@ def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
     updated = settings
     for lp_id, lp in settings.loadpoints.items():
         remembered = memory.loadpoint(lp_id)
-        base = loadpoint_inputs(config, settings, snapshot, lp_id, inputs.session_energy_wh.get(lp_id, 0.0))
+        session_wh = inputs.session_energy_wh.get(lp_id, 0.0)
+        key = _inputs_key(config, settings, snapshot, lp_id, session_wh)
+        if remembered.base is not None and _same(remembered.inputs_key, key):
+            base = remembered.base  # nothing it is built from changed (a depot's loadpoints mostly)
+        else:
+            base = loadpoint_inputs(config, settings, snapshot, lp_id, session_wh)
+        bases[lp_id] = (key, base)
         last = remembered.commanded
-        if last is not None and base.connected:
-            base = replace(
-                base, enabled=last.enabled, offered_current_a=last.current_a if last.enabled else 0.0
+        # The command in force is the controller's memory (commands.py): the status shows it a moment later.
+        in_force = last is not None and base.connected
+        plan_state = (
+            NO_PLAN
+            if remembered.lock is None and not has_plan(lp, base.vehicle)
+            else evaluate(
+                lp,
+                base.vehicle,
+                PlanInputs(
+                    connected=base.connected,
+                    vehicle_soc_pct=base.vehicle_soc_pct,
+                    session_energy_wh=base.session_energy_wh,
+                    max_power_w=effective_max_power(lp, base),
+                    was_active=remembered.plan_active,
+                ),
+                rates,
+                now,
+                remembered.lock,
             )
-        plan_state = evaluate(
-            lp,
-            base.vehicle,
-            PlanInputs(
-                connected=base.connected,
-                vehicle_soc_pct=base.vehicle_soc_pct,
-                session_energy_wh=base.session_energy_wh,
-                max_power_w=effective_max_power(lp, base),
-                was_active=remembered.plan_active,
-            ),
-            rates,
-            now,
-            remembered.lock,
         )
         locks[lp_id] = plan_state.lock
         if plan_state.finished:
@@ -402,14 +459,33 @@ def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
             and feed_in_price is not None
             and feed_in_price >= lp.smart_feed_in_priority_limit
         )
-        lp_inputs[lp_id] = replace(
-            base,
-            plan_active=plan_state.active,
-            smart_cost_active=cost_active,
-            smart_feed_in_active=feed_in,
-            calm=settling.calm(config, lp_id, snapshot.chargers.get(lp_id), last, now),
-            three_phase_room_a=headroom(site_limits_now.limits, present, lp_id, 3, config.site.voltage_v),
+        dynamic = (
+            last.enabled if in_force and last is not None else base.enabled,
+            (last.current_a if last.enabled else 0.0)
+            if in_force and last is not None
+            else base.offered_current_a,
+            plan_state.active,
+            cost_active,
+            feed_in,
+            settling.calm(config, lp_id, snapshot.chargers.get(lp_id), last, now),
+            room_3p.get(lp_id),
         )
+        previous = remembered.inputs
+        if previous is not None and remembered.base is base and remembered.dynamic == dynamic:
+            lp_inputs[lp_id] = previous
+        else:
+            enabled, offered, plan_active, smart_cost_active, smart_feed_in_active, calm, room = dynamic
+            lp_inputs[lp_id] = replace(
+                base,
+                enabled=enabled,
+                offered_current_a=offered,
+                plan_active=plan_active,
+                smart_cost_active=smart_cost_active,
+                smart_feed_in_active=smart_feed_in_active,
+                calm=calm,
+                three_phase_room_a=room,
+            )
+        dynamics[lp_id] = dynamic
         evals[lp_id] = LoadpointEval(plan_state, plan_state.active, cost_active)
         boosts[lp_id] = next_boost(remembered.boost, lp, site_in.battery_soc_pct if site_in else None)
         next_starts[lp_id] = next_start
@@ -489,26 +565,28 @@ def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
     for lp_id, lp in settings.loadpoints.items():
         status = snapshot.chargers.get(lp_id)
         decision = decisions[lp_id]
-        lp_states[lp_id] = loadpoint_state(
-            LoadpointView(
-                id=lp_id,
-                title=config.loadpoints[lp_id - 1].title,
-                settings=lp,
-                inputs=lp_inputs[lp_id],
-                decision=decision,
-                plan=evals[lp_id].plan,
-                smart_cost_active=evals[lp_id].smart_cost_active,
-                smart_cost_next_start=next_starts[lp_id],
-                smart_feed_in_active=feed_in_active[lp_id],
-                smart_feed_in_next_start=next_feed_in_priority(
-                    lp.smart_feed_in_priority_limit, snapshot.tariffs.get("feedin"), now
-                ),
-                vehicle_identity=status.identifier if status else None,
-                dimmed=site_limits_now.dimmed and lp_id in site_limits_now.dimmed_loadpoints,
-                limited_by=decision.case.removeprefix(LIMITED) if decision.case.startswith(LIMITED) else "",
-                vehicle_reading=snapshot.vehicles.get(lp.vehicle) if lp.vehicle else None,
-            )
+        view = LoadpointView(
+            id=lp_id,
+            title=config.loadpoints[lp_id - 1].title,
+            settings=lp,
+            inputs=lp_inputs[lp_id],
+            decision=decision,
+            plan=evals[lp_id].plan,
+            smart_cost_active=evals[lp_id].smart_cost_active,
+            smart_cost_next_start=next_starts[lp_id],
+            smart_feed_in_active=feed_in_active[lp_id],
+            smart_feed_in_next_start=next_feed_in_priority(
+                lp.smart_feed_in_priority_limit, snapshot.tariffs.get("feedin"), now
+            ),
+            vehicle_identity=status.identifier if status else None,
+            dimmed=site_limits_now.dimmed and lp_id in site_limits_now.dimmed_loadpoints,
+            limited_by=decision.case.removeprefix(LIMITED) if decision.case.startswith(LIMITED) else "",
+            vehicle_reading=snapshot.vehicles.get(lp.vehicle) if lp.vehicle else None,
         )
+        remembered = memory.loadpoint(lp_id)
+        # A depot's loadpoints mostly stay as they were: build the state model only when its facts changed.
+        state = remembered.state if remembered.view == view and remembered.state is not None else None
+        lp_states[lp_id] = state or loadpoint_state(view)
         commanded = memory.loadpoint(lp_id).commanded
         shown_at = settling.shown_at.get(lp_id)
         # No command before the charger's status is known: after a restart a blind "disabled" would
@@ -538,6 +616,12 @@ def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
             commanded=commanded,
             status=status,
             shown_at=shown_at,
+            view=view,
+            state=lp_states[lp_id],
+            inputs_key=bases[lp_id][0],
+            base=bases[lp_id][1],
+            dynamic=dynamics[lp_id],
+            inputs=lp_inputs[lp_id],
             boost=Boost.CONTINUE
             if boosts[lp_id] is Boost.START and lp_inputs[lp_id].charging
             else boosts[lp_id],

@@ -23,7 +23,7 @@ from services.optimizer.commands import Commanded
 from services.optimizer.control import Calm, Decision, floor_to_step
 from services.optimizer.peak import PeakWindow, advance, allowed_import_w
 from services.optimizer.settings import SiteSettings
-from services.optimizer.snapshot import Snapshot, charge_power_w, grid_meter_names, usable
+from services.optimizer.snapshot import Snapshot, charge_powers, grid_meter_names, usable
 from shared.config import Config
 from shared.config_limits import CircuitConfig
 from shared.messages import ChargerStatus, MeterReading
@@ -146,10 +146,16 @@ class CircuitReading:
     error: str | None = None
 
 
-def measure_circuits(config: Config, snapshot: Snapshot) -> dict[str, CircuitReading]:
+def measure_circuits(
+    config: Config,
+    snapshot: Snapshot,
+    powers: Mapping[int, float] | None = None,
+    under: Mapping[str, frozenset[int]] | None = None,
+) -> dict[str, CircuitReading]:
     """Each circuit's load: its meter where it has one, else its loadpoints' and sub-circuits' loads."""
     children = _subtree(config.circuits)
-    under = circuit_loadpoints(config)
+    under = under if under is not None else circuit_loadpoints(config)
+    powers = powers if powers is not None else charge_powers(config, snapshot)
     by_name = {c.name: c for c in config.circuits}
     direct = {
         name: [lp for lp in lps if config.loadpoints[lp - 1].circuit == name] for name, lps in under.items()
@@ -159,7 +165,7 @@ def measure_circuits(config: Config, snapshot: Snapshot) -> dict[str, CircuitRea
     def lp_load(lps: Iterable[int]) -> tuple[float, Phases3]:
         power, currents = 0.0, ZERO
         for lp in lps:
-            power += charge_power_w(config, snapshot, lp)
+            power += powers[lp]
             currents = _add(currents, draw_a(snapshot.chargers.get(lp)))
         return power, currents
 
@@ -202,8 +208,10 @@ def measure_circuits(config: Config, snapshot: Snapshot) -> dict[str, CircuitRea
     return out
 
 
-def circuit_limits(config: Config, readings: Mapping[str, CircuitReading]) -> list[Limit]:
-    under = circuit_loadpoints(config)
+def circuit_limits(
+    config: Config, readings: Mapping[str, CircuitReading], under: Mapping[str, frozenset[int]] | None = None
+) -> list[Limit]:
+    under = under if under is not None else circuit_loadpoints(config)
     return [
         Limit(
             key=f"circuit:{c.name}",
@@ -238,11 +246,19 @@ def circuit_states(config: Config, readings: Mapping[str, CircuitReading]) -> di
 # --- sharing ---------------------------------------------------------------------------------------------
 
 
-@dataclass
 class _Room:
-    limit: Limit
-    used_a: Phases3 = ZERO
-    used_w: float = 0.0
+    """A limit's room while it is shared out: what the loadpoints took so far (A per phase, W)."""
+
+    __slots__ = ("limit", "u1", "u2", "u3", "used_w")
+
+    def __init__(self, limit: Limit, used_a: Phases3 = ZERO, used_w: float = 0.0) -> None:
+        self.limit = limit
+        self.u1, self.u2, self.u3 = used_a
+        self.used_w = used_w
+
+    @property
+    def used_a(self) -> Phases3:
+        return (self.u1, self.u2, self.u3)
 
     def ceiling(self, phases: int, voltage_v: float) -> float:
         limit = self.limit
@@ -250,15 +266,27 @@ class _Room:
             return 0.0
         ceiling = math.inf
         if limit.max_current_a is not None:
-            ceiling = min(limit.max_current_a - limit.base_a[p] - self.used_a[p] for p in range(phases))
+            top, base = limit.max_current_a, limit.base_a
+            ceiling = top - base[0] - self.u1
+            if phases > 1:
+                ceiling = min(ceiling, top - base[1] - self.u2, top - base[2] - self.u3)
         if limit.max_power_w is not None:
             room = limit.max_power_w - limit.base_w - self.used_w
             ceiling = min(ceiling, room / (phases * voltage_v))
         return max(0.0, ceiling)
 
     def take(self, current_a: float, phases: int, voltage_v: float) -> None:
-        self.used_a = _add(self.used_a, tuple(current_a if p < phases else 0.0 for p in range(3)))  # type: ignore[arg-type]
+        self.u1 += current_a
+        if phases > 1:
+            self.u2 += current_a
+            self.u3 += current_a
         self.used_w += current_a * phases * voltage_v
+
+    def add(self, currents: Phases3, power_w: float, sign: float = 1.0) -> None:
+        self.u1 += sign * currents[0]
+        self.u2 += sign * currents[1]
+        self.u3 += sign * currents[2]
+        self.used_w += sign * power_w
 
 
 def _ceiling(rooms: Sequence[_Room], phases: int, voltage_v: float) -> tuple[float, str | None]:
@@ -270,12 +298,22 @@ def _ceiling(rooms: Sequence[_Room], phases: int, voltage_v: float) -> tuple[flo
     return best, by
 
 
+def by_loadpoint(limits: Sequence[Limit]) -> dict[int, list[int]]:
+    """The indices of the limits over each loadpoint (one pass over the limits' members)."""
+    index: dict[int, list[int]] = {}
+    for position, limit in enumerate(limits):
+        for lp in limit.loadpoints:
+            index.setdefault(lp, []).append(position)
+    return index
+
+
 def allocate(limits: Sequence[Limit], demands: Iterable[Demand]) -> dict[int, Allowance]:
     """Share every limit's room between the loadpoints, higher priority first (then lower id)."""
     rooms = [_Room(limit) for limit in limits]
+    members = by_loadpoint(limits)
     out: dict[int, Allowance] = {}
     for demand in sorted(demands, key=lambda d: (-d.priority, d.lp)):
-        mine = [room for room in rooms if demand.lp in room.limit.loadpoints]
+        mine = [rooms[i] for i in members.get(demand.lp, ())]
         if not mine:
             out[demand.lp] = Allowance(None, demand.phases)
             continue
@@ -299,23 +337,27 @@ def allocate(limits: Sequence[Limit], demands: Iterable[Demand]) -> dict[int, Al
     return out
 
 
-def headroom(limits: Sequence[Limit], present: Mapping[int, tuple[Phases3, float]], lp: int,
-             phases: int, voltage_v: float) -> float | None:  # fmt: skip
-    """A per phase ``lp`` could draw on ``phases`` with every other loadpoint drawing what it draws now
-    (``present``: A per phase, W); None when no limit applies (evcc's ``circuitAllowsPhases``)."""
-    rooms = []
-    for limit in limits:
-        if lp not in limit.loadpoints:
-            continue
-        room = _Room(limit)
-        for other, (currents, power) in present.items():
-            if other != lp and other in limit.loadpoints:
-                room.used_a = _add(room.used_a, currents)
-                room.used_w += power
-        rooms.append(room)
-    if not rooms:
-        return None
-    return _ceiling(rooms, phases, voltage_v)[0]
+def headroom(
+    limits: Sequence[Limit], present: Mapping[int, tuple[Phases3, float]], phases: int, voltage_v: float
+) -> dict[int, float]:
+    """A per phase each loadpoint could draw on ``phases`` with every other loadpoint drawing what it
+    draws now (``present``: A per phase, W); loadpoints under no limit are left out (evcc's
+    ``circuitAllowsPhases``)."""
+    members = by_loadpoint(limits)
+    rooms = [_Room(limit) for limit in limits]
+    for lp, (currents, power) in present.items():
+        for i in members.get(lp, ()):
+            rooms[i].add(currents, power)
+    out: dict[int, float] = {}
+    for lp, positions in members.items():
+        currents, power = present.get(lp, (ZERO, 0.0))
+        mine = [rooms[i] for i in positions]
+        for room in mine:
+            room.add(currents, power, -1.0)  # everyone else's draw: leave the loadpoint's own out
+        out[lp] = _ceiling(mine, phases, voltage_v)[0]
+        for room in mine:
+            room.add(currents, power)
+    return out
 
 
 def limited(
@@ -333,7 +375,7 @@ def limited(
     if in_force is None:
         in_force = last.current_a if last is not None and last.enabled else 0.0
     was_limited = last is not None and last.case.startswith(LIMITED)
-    recent = calm.since_change_s is not None and calm.since_change_s < calm.adjust_interval_s
+    recent = calm.recent
     deadband_a = max(calm.deadband_w / phase_v, calm.step_a)
     wish = decision.current_a if decision.enabled else 0.0
     ceiling = allowance.ceiling_a
@@ -381,11 +423,9 @@ class SiteLimits:
     """W of import the window still allows now (None: peak shaving off or no grid reading)."""
     peak_base_w: float = 0.0
 
-    def present(self, config: Config, snapshot: Snapshot) -> dict[int, tuple[Phases3, float]]:
-        return {
-            lp: (draw_a(snapshot.chargers.get(lp)), charge_power_w(config, snapshot, lp))
-            for lp in range(1, len(config.loadpoints) + 1)
-        }
+    def present(self, snapshot: Snapshot, powers: Mapping[int, float]) -> dict[int, tuple[Phases3, float]]:
+        """What each loadpoint draws now (A per phase, W)."""
+        return {lp: (draw_a(snapshot.chargers.get(lp)), power) for lp, power in powers.items()}
 
 
 def dimming_signal(config: Config, site: SiteSettings, snapshot: Snapshot, now: datetime) -> bool:
@@ -403,10 +443,17 @@ def dimming_signal(config: Config, site: SiteSettings, snapshot: Snapshot, now: 
 
 
 def site_limits(
-    config: Config, site: SiteSettings, snapshot: Snapshot, window: PeakWindow | None, now: datetime
+    config: Config,
+    site: SiteSettings,
+    snapshot: Snapshot,
+    window: PeakWindow | None,
+    now: datetime,
+    powers: Mapping[int, float] | None = None,
 ) -> SiteLimits:
-    readings = measure_circuits(config, snapshot)
-    limits = circuit_limits(config, readings)
+    powers = powers if powers is not None else charge_powers(config, snapshot)
+    under = circuit_loadpoints(config)
+    readings = measure_circuits(config, snapshot, powers, under)
+    limits = circuit_limits(config, readings, under)
     every = frozenset(range(1, len(config.loadpoints) + 1))
     dimmed = dimming_signal(config, site, snapshot, now)
     controllable = frozenset(config.dimming.loadpoints) if config.dimming.loadpoints else every
@@ -421,7 +468,7 @@ def site_limits(
         window_s = config.peak_shaving.window_s
         window = advance(window, grid.power_w, grid.timestamp, window_s)
         allowed = allowed_import_w(window, limit_w, window_s, now)
-        base = (grid.power_w or 0.0) - sum(charge_power_w(config, snapshot, lp) for lp in every)
+        base = (grid.power_w or 0.0) - sum(powers.values())
         limits.append(Limit(PEAK, every, max_power_w=allowed, base_w=base))
     elif limit_w <= 0:
         window = None

@@ -154,7 +154,14 @@ def battery_values(config: Config, snapshot: Snapshot) -> tuple[float | None, fl
     return power, sum(r.soc_pct or 0.0 for r in socs) / len(socs), None
 
 
-def site_inputs(config: Config, snapshot: Snapshot) -> SiteInputs | None:
+def charge_powers(config: Config, snapshot: Snapshot) -> dict[int, float]:
+    """W of every loadpoint (:func:`charge_power_w`), once per cycle."""
+    return {lp: charge_power_w(config, snapshot, lp) for lp in range(1, len(config.loadpoints) + 1)}
+
+
+def site_inputs(
+    config: Config, snapshot: Snapshot, powers: Mapping[int, float] | None = None
+) -> SiteInputs | None:
     """The site's meter values, or ``None`` when a configured grid meter has no trustworthy reading."""
     grid_names = grid_meter_names(config, snapshot)
     grid: float | None = None
@@ -177,7 +184,7 @@ def site_inputs(config: Config, snapshot: Snapshot) -> SiteInputs | None:
     )
     battery_power, battery_soc, _ = battery_values(config, snapshot)
     battery_configured = bool(config.site.battery) or battery_power is not None
-    charge = sum(charge_power_w(config, snapshot, i) for i in range(1, len(config.loadpoints) + 1))
+    charge = sum((powers or charge_powers(config, snapshot)).values())
     return SiteInputs(
         grid_power_w=grid,
         pv_power_w=pv,

@@ -31,7 +31,7 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 EV = VehicleSettings(title="EV", capacity_kwh=60)
 PV = LoadpointSettings(mode=ChargeMode.PV, enable_delay_s=60, disable_delay_s=180)
 W_PER_A = 230 * 3
-SETTLED = Calm(settled=True, since_change_s=60.0)
+SETTLED = Calm(settled=True, recent=False)
 IDLE = LoadpointInputs(id=1, connected=True, vehicle=EV, calm=SETTLED)
 
 

@@ -306,7 +306,7 @@ def test_pv_enable_waits_for_the_enable_delay() -> None:
     assert fired.enabled and fired.current_a == 6 and fired.timers.pv_action is PvAction.INACTIVE
 
 
-SETTLED = Calm(settled=True, since_change_s=60.0)
+SETTLED = Calm(settled=True, recent=False)
 W_PER_A = 230 * 3
 
 CALM_CASES = [
@@ -316,12 +316,12 @@ CALM_CASES = [
      (6.0, "pv-settle")),
     ("unused surplus inside the deadband", SETTLED, 8.0, 8.0 + 150 / W_PER_A, (8.0, "pv-deadband")),
     ("surplus beyond the deadband", SETTLED, 8.0, 8.55, (8.5, "pv-current")),
-    ("surplus beyond the deadband, changed 4 s ago", replace(SETTLED, since_change_s=4.0), 8.0, 8.55,
+    ("surplus beyond the deadband, changed 4 s ago", replace(SETTLED, recent=True), 8.0, 8.55,
      (8.0, "pv-rate")),
     ("a tiny import below one step", SETTLED, 8.0, 7.95, (8.0, "pv-steady")),
-    ("a small import, changed 4 s ago", replace(SETTLED, since_change_s=4.0), 8.0, 7.8, (8.0, "pv-rate")),
+    ("a small import, changed 4 s ago", replace(SETTLED, recent=True), 8.0, 7.8, (8.0, "pv-rate")),
     ("a small import, settled long ago", SETTLED, 8.0, 7.8, (7.8, "pv-current")),
-    ("a large import goes once settled, however recent the change", replace(SETTLED, since_change_s=2.0),
+    ("a large import goes once settled, however recent the change", replace(SETTLED, recent=True),
      10.0, 7.0, (7.0, "pv-current")),
     ("a large import waits for settled readings", replace(SETTLED, settled=False), 10.0, 7.0,
      (10.0, "pv-settle")),
@@ -347,7 +347,7 @@ def test_pv_current_waits_for_settled_readings_then_follows_the_surplus() -> Non
     surplus = site(-W_PER_A * 2)  # 2 A more on three phases
     first = decide(PV, replace(charging, calm=SETTLED), surplus, Timers(), NOW)
     assert (first.current_a, first.case) == (8, "pv-current")
-    unsettled = replace(charging, offered_current_a=8, calm=Calm(settled=False, since_change_s=1.0))
+    unsettled = replace(charging, offered_current_a=8, calm=Calm(settled=False, recent=True))
     stale = decide(PV, unsettled, surplus, first.timers, NOW + timedelta(seconds=1))
     assert (stale.current_a, stale.case) == (8, "pv-settle")
     settled = replace(charging, offered_current_a=8, calm=SETTLED)
@@ -358,7 +358,7 @@ def test_pv_current_waits_for_settled_readings_then_follows_the_surplus() -> Non
 def test_a_minpv_drop_to_the_minimum_waits_for_settled_readings() -> None:
     minpv = LoadpointSettings(mode=ChargeMode.MINPV)
     charging = replace(CONNECTED, enabled=True, charging=True, offered_current_a=9, phases_active=3)
-    unsettled = replace(charging, calm=Calm(settled=False, since_change_s=1.0))
+    unsettled = replace(charging, calm=Calm(settled=False, recent=True))
     assert decide(minpv, unsettled, site(3000), Timers(), NOW).case == "pv-settle"
     settled = decide(minpv, replace(charging, calm=SETTLED), site(3000), Timers(), NOW)
     assert (settled.current_a, settled.case) == (6, "minpv-min")

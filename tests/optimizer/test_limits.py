@@ -83,7 +83,7 @@ def test_allocation(
     assert {lp: (a.ceiling_a, a.phases, a.limited_by) for lp, a in result.items()} == expected
 
 
-SETTLED = Calm(settled=True, since_change_s=60.0, step_a=0.1)
+SETTLED = Calm(settled=True, recent=False, step_a=0.1)
 PV_DECISION = Decision(True, 16.0, 0, CommandReason.SOLAR_CHARGING, Timers(), "pv-current")
 
 
@@ -102,12 +102,12 @@ LIMITED_CASES = [
     ("circuit loosens a little: inside the deadband, held", Allowance(12.0, 3, "circuit:main"),
      sent(11.8, "limit:circuit:main"), SETTLED, (True, 11.8, "limit:circuit:main", False)),
     ("circuit loosens, changed 3 s ago: held", Allowance(14.0, 3, "circuit:main"),
-     sent(11.8, "limit:circuit:main"), Calm(settled=True, since_change_s=3.0),
+     sent(11.8, "limit:circuit:main"), Calm(settled=True, recent=True),
      (True, 11.8, "limit:circuit:main", False)),
     ("circuit loosens: up to the new ceiling", Allowance(14.0, 3, "circuit:main"),
      sent(11.8, "limit:circuit:main"), SETTLED, (True, 14.0, "limit:circuit:main", False)),
     ("circuit lets go, changed 3 s ago: held", Allowance(None, 3), sent(11.8, "limit:circuit:main"),
-     Calm(settled=True, since_change_s=3.0), (True, 11.8, "limit:circuit:main", False)),
+     Calm(settled=True, recent=True), (True, 11.8, "limit:circuit:main", False)),
     ("switched off by a limit: back on only with room for the minimum and a reserve",
      Allowance(6.2, 3, "circuit:main"), sent(0, "limit:circuit:main"), SETTLED,
      (False, 0.0, "limit:circuit:main", False)),
