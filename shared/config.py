@@ -500,6 +500,8 @@ class Config(BaseSettings):
             for i, n in sorted({s for s in stations if stations.count(s) > 1})
         ]
         problems += circuit_problems(self.circuits, meters, [lp.circuit for lp in self.loadpoints])
+        if self.dimming.meter is not None and self.dimming.meter not in meters:
+            problems.append(f"dimming.meter: unknown meter {self.dimming.meter!r}")
         problems += [
             f"dimming.loadpoints: unknown loadpoint {i}"
             for i in self.dimming.loadpoints or []

@@ -53,6 +53,10 @@ class DimmingConfig(Strict):
     ``0``/``false``/``off`` releases; anything else is ignored and logged."""
     topic_timeout_s: float = Field(default=0.0, ge=0)
     """Treat the topic's signal as gone after this long without a message (0 = never)."""
+    meter: str | None = None
+    """A meter (usually ``usage: signal``, e.g. a Modbus digital input wired to the grid operator's control
+    box) whose reading dims while it is not 0; the meter-reader polls it like any meter. A reading that
+    fails keeps its last value (the safe side of the operator's order)."""
 
 
 class PeakShavingConfig(Strict):

@@ -65,6 +65,8 @@ class MeterUsage(StrEnum):
     BATTERY = "battery"
     CHARGE = "charge"
     AUX = "aux"
+    SIGNAL = "signal"
+    """A digital input read like a meter (``power_w`` = its value, ≠ 0 = on), e.g. the §14a relay."""
 
 
 class MeterReading(Message):

@@ -33,6 +33,7 @@ _USAGE_CONVENTION: dict[MeterUsage, Convention] = {
     MeterUsage.GRID: Convention.CONSUMER,
     MeterUsage.CHARGE: Convention.CONSUMER,
     MeterUsage.AUX: Convention.CONSUMER,
+    MeterUsage.SIGNAL: Convention.CONSUMER,
     MeterUsage.PV: Convention.PRODUCER,
     MeterUsage.BATTERY: Convention.PRODUCER,
 }

@@ -429,9 +429,13 @@ class SiteLimits:
 
 
 def dimming_signal(config: Config, site: SiteSettings, snapshot: Snapshot, now: datetime) -> bool:
-    """Dimmed by the setter, or by a fresh external signal (the meter-reader's input, the MQTT topic)."""
+    """Dimmed by the setter, by the relay input the meter-reader reads (``dimming.meter``), or by a fresh
+    external signal (``chargebus/signals/dimming*``, the MQTT topic)."""
     if site.dimmed:
         return True
+    relay = snapshot.meters.get(config.dimming.meter) if config.dimming.meter else None
+    if relay is not None and relay.power_w:
+        return True  # a stale reading keeps its last value: the operator's order stands until known
     timeout = config.dimming.topic_timeout_s
     for name, signal in snapshot.signals.items():
         if not name.startswith(DIMMING) or not signal.active:

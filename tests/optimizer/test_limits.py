@@ -233,10 +233,38 @@ DIMMING_CONFIG: Config = CIRCUIT_CONFIG.model_copy(update={"circuits": [], "load
         (SiteSettings(), {"dimming": Signal(name="dimming", active=True, timestamp=NOW)}, True),
         (SiteSettings(), {"dimming-topic": Signal(name="dimming-topic", active=False, timestamp=NOW)}, False),
     ],
-    ids=["no signal", "dimmed by the setter", "dimmed by the relay input", "released on the topic"],
+    ids=["no signal", "dimmed by the setter", "dimmed by a signal", "released on the topic"],
 )
 def test_dimming_signals(site: SiteSettings, signals: dict[str, Signal], expected: bool) -> None:
     assert dimming_signal(DIMMING_CONFIG, site, Snapshot(signals=signals), NOW) is expected
+
+
+RELAY_CONFIG: Config = parse_config(
+    {
+        "meters": [
+            {"name": "steuerbox", "type": "modbus", "usage": "signal", "modbus": MODBUS,
+             "registers": {"power": {"address": 0, "source": "input"}}},
+        ],
+        "dimming": {"meter": "steuerbox"},
+    }
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("reading", "expected"),
+    [
+        (MeterReading(meter="steuerbox", usage=MeterUsage.SIGNAL, power_w=1), True),
+        (MeterReading(meter="steuerbox", usage=MeterUsage.SIGNAL, power_w=0), False),
+        (MeterReading(meter="steuerbox", usage=MeterUsage.SIGNAL, power_w=1, stale=True), True),
+        (None, False),
+    ],
+    ids=["relay closed: dimmed", "relay open", "input not read: the last value stands", "never read"],
+)
+def test_dimming_by_the_relay_input_the_meter_reader_reads(
+    reading: MeterReading | None, expected: bool
+) -> None:
+    snap = Snapshot(meters={"steuerbox": reading} if reading else {})
+    assert dimming_signal(RELAY_CONFIG, SiteSettings(), snap, NOW) is expected
 
 
 def test_dimmed_loadpoints_share_the_grid_operators_power_and_say_so() -> None:
