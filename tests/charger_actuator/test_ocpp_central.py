@@ -3,20 +3,29 @@ failsafe profile a box falls back to when chargebus is gone — with real websoc
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import shutil
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from ocpp.v16 import call
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
+from websockets.typing import Subprotocol
 
 from services.charger_actuator.ocpp.central import CentralSystem, basic_auth_ok, identity_of
 from services.charger_actuator.ocpp.driver import OcppCharger
 from services.simulator.devices.ocpp_cp import SimulatedChargePoint
-from shared.config_devices import ChargerConfig, OcppSettings
+from shared.config_devices import ChargerConfig, OcppSettings, OcppTls
+from shared.devices.ocpp import OcppEndpoint
 from shared.logging import get_logger
 from shared.messages import OcppStations
+from shared.tasks import cancel_and_wait
 from tests.support.broker import free_port, wait_for
 from tests.support.modbus import simulated_home
 
@@ -81,7 +90,9 @@ async def test_unknown_charge_point_is_refused_when_configured_so() -> None:
     async with central(unknown="reject") as (system, _):
         await system.start()
         with pytest.raises(InvalidStatus) as refused:
-            async with connect(f"ws://127.0.0.1:{system.port}/stranger", subprotocols=["ocpp1.6"]):  # type: ignore[list-item]
+            async with connect(
+                f"ws://127.0.0.1:{system.port}/stranger", subprotocols=[Subprotocol("ocpp1.6")]
+            ):
                 pass
         assert refused.value.response.status_code == 404
         assert {s.identity: s.registration for s in system.snapshot().stations} == {"stranger": "rejected"}
@@ -96,7 +107,7 @@ async def test_basic_auth_is_required_when_a_password_is_configured(monkeypatch:
         OcppCharger(config, system.station(config.ocpp))
         await system.start()
         with pytest.raises(InvalidStatus) as refused:
-            async with connect(f"ws://127.0.0.1:{system.port}/cp1", subprotocols=["ocpp1.6"]):  # type: ignore[list-item]
+            async with connect(f"ws://127.0.0.1:{system.port}/cp1", subprotocols=[Subprotocol("ocpp1.6")]):
                 pass
         assert refused.value.response.status_code == 401
         async with charge_point(f"ws://127.0.0.1:{system.port}/cp1", password_env="WRONG_PASSWORD") as cp:
@@ -124,3 +135,42 @@ async def test_a_box_left_alone_falls_back_to_the_failsafe_profile() -> None:
             # chargebus goes away: nobody re-writes the live profile, and its validity ends.
             await system.stop()
             await wait_for(lambda: cp.limit() == (0.0, None) and cp.sim.wallbox.status == "B", timeout=5)
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate and its key for the central system's TLS listener."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cs.pem", tmp_path / "cs.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_tls_only_charge_point_is_taken_only_over_wss(certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    tls = OcppTls(cert_file=str(cert), key_file=str(key), port=free_port())
+    async with central(tls=tls) as (system, _):
+        config = charger("cp1", tls_only=True)
+        assert config.ocpp is not None
+        OcppCharger(config, system.station(config.ocpp))
+        await system.start()
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(f"ws://127.0.0.1:{system.port}/cp1", subprotocols=[Subprotocol("ocpp1.6")]):
+                pass
+        assert refused.value.response.status_code == 403
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # the self-signed test certificate
+        url = f"wss://127.0.0.1:{system.tls_port}/cp1"
+        async with connect(url, ssl=context, subprotocols=[Subprotocol("ocpp1.6")]) as websocket:
+            endpoint = OcppEndpoint("cp1", websocket, {}, timeout_s=5)
+            serving = asyncio.create_task(endpoint.serve())
+            boot = await endpoint.call(
+                call.BootNotification(charge_point_vendor="ACME", charge_point_model="X1")
+            )
+            assert boot.status == "Accepted" and system.stations["cp1"].online
+            await cancel_and_wait([serving])
