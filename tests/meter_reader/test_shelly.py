@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from services.simulator.devices.http_devices import HttpDevice
 from shared.config import MqttSettings
+from tests.support.broker import free_port, wait_for
 from tests.support.devices import io_for, meter, served
 
 
@@ -56,3 +64,45 @@ async def test_shelly_plug_and_an_unreachable_shelly(mqtt_settings: MqttSettings
             stale = await m.poll()
         assert stale.stale and stale.power_w == reading.power_w
         assert stale.error is not None and "Switch.GetStatus" in stale.error
+
+
+# A Shelly Pro EM's answers as a user posted them (evcc discussion #12385, firmware 1.2): channel 1 measures.
+PRO_EM: dict[str, dict[str, dict[str, object]]] = {
+    "/rpc/EM1.GetStatus": {
+        "0": {"id": 0, "current": 0.020, "voltage": 224.6, "act_power": 0.0, "aprt_power": 4.6, "pf": 0.00,
+              "freq": 50.0, "calibration": "factory"},
+        "1": {"id": 1, "current": 22.780, "voltage": 224.6, "act_power": 5080.3, "aprt_power": 5142.4,
+              "pf": 0.99, "freq": 50.0, "calibration": "factory"},
+    },
+    "/rpc/EM1Data.GetStatus": {
+        "0": {"id": 0, "total_act_energy": 0.00, "total_act_ret_energy": 0.00},
+        "1": {"id": 1, "total_act_energy": 6644.90, "total_act_ret_energy": 2595.26},
+    },
+}  # fmt: skip
+
+
+async def test_shelly_pro_em_reads_a_recorded_answer(mqtt_settings: MqttSettings) -> None:
+    async def answer(request: Request) -> JSONResponse:
+        return JSONResponse(PRO_EM[request.url.path][request.query_params["id"]])
+
+    port = free_port()
+    routes = [Route(path, answer) for path in PRO_EM]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            Starlette(routes=routes), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    await wait_for(lambda: server.started)
+    try:
+        async with io_for(mqtt_settings) as io:
+            params = {"host": f"127.0.0.1:{port}", "channel": 1}
+            async with meter(io, template="shelly-em", usage="charge", params=params) as m:
+                reading = await m.poll()
+    finally:
+        server.should_exit = True
+        await task
+    assert not reading.stale, reading.error
+    assert reading.power_w == 5080.3 and reading.currents_a == (22.78, 0.0, 0.0)
+    assert reading.voltages_v == (224.6, 0.0, 0.0)
+    assert reading.energy_kwh == pytest.approx(6.6449) and reading.return_energy_kwh == pytest.approx(2.59526)
