@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,6 +166,3 @@ class MqttHub:
     async def __aexit__(self, *_: object) -> None:
         await cancel_and_wait(self._tasks, timeout=2.0)
         self._tasks.clear()
-
-    def clients(self) -> Iterable[BrokerAddress]:
-        return self._clients.keys()

@@ -65,8 +65,6 @@ class CustomCharger:
         )
         self._written: dict[str, tuple[float, float | bool]] = {}
         """key → (when, value) of the last write, for the settle time."""
-        self._requested_a = config.min_current_a or 6.0
-        self._enabled: bool | None = None
 
     @property
     def capabilities(self) -> Capabilities:
@@ -146,17 +144,11 @@ class CustomCharger:
         self._written[key] = (self.clock(), float(value) if not isinstance(value, bool) else value)
 
     async def set_current(self, current_a: float) -> float:
-        self._requested_a = current_a
-        if self.sources.enabled is None and self._enabled is False:
-            return current_a  # a current would enable a device whose current is its switch
         await self._write("current", self.set_current_, current_a)
         return current_a
 
     async def set_enabled(self, enabled: bool) -> None:
-        self._enabled = enabled
         await self._write("enable", self.set_enable, enabled)
-        if self.sources.enabled is None and enabled:
-            await self._write("current", self.set_current_, self._requested_a)
 
     async def set_phases(self, phases: int) -> None:
         if self.set_phases_ is None:

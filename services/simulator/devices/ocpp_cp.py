@@ -190,7 +190,7 @@ class SimulatedChargePoint:
                     open_timeout=5,
                 ) as connection:
                     self._connection = connection
-                    endpoint = OcppEndpoint(self.identity, connection, self._handlers(), after=self._after())
+                    endpoint = OcppEndpoint(self.identity, connection, self._handlers())
                     self._endpoint = endpoint
                     self.connected.set()
                     serving = asyncio.create_task(endpoint.serve())
@@ -441,9 +441,6 @@ class SimulatedChargePoint:
             "Reset": self.on_reset,
         }
         return {action: recorded(action, handler) for action, handler in table.items()}
-
-    def _after(self) -> dict[str, Callable[..., Any]]:
-        return {}
 
     async def on_get_configuration(self, key: list[str] | None = None, **_: Any) -> Any:
         keys = key or list(self.config)
