@@ -2,8 +2,8 @@
 its configured MQTT/HTTP sources, or pushed (``POST /api/vehicles/<name>/soc/<soc>``,
 ``<root>/vehicles/<name>/soc/set``), published as ``chargebus/vehicles/<name>``.
 
-The freshest value wins: a push newer than the last poll replaces it until the next poll brings a newer
-measurement. A push is stale ``soc_timeout_s`` after it arrived, a source as soon as it fails or times out;
+The freshest value wins: a push newer than the source's last measurement replaces it until the source
+brings a new one (a source repeating the same values is no newer measurement). A push is stale ``soc_timeout_s`` after it arrived, a source as soon as it fails or times out;
 a stale reading is republished with ``stale`` and the reason, so the optimizer stops acting on it.
 """
 
@@ -95,6 +95,14 @@ class VehicleSource:
             )  # fmt: skip
             return
         self.failures = 0
+        last = self.polled
+        if (
+            last is not None
+            and not last.stale
+            and (last.soc_pct, last.range_km, last.odometer_km)
+            == (values["soc"], values.get("range"), values.get("odometer"))
+        ):
+            return  # the same measurement again: it is no newer than a push that came since
         self.polled = VehicleReading(
             vehicle=self.config.name,
             soc_pct=values["soc"],

@@ -114,15 +114,19 @@ def site_meters_read(config: Config, snapshot: Snapshot) -> bool:
     return all(usable(snapshot.meters.get(name)) for name in names)
 
 
+def vehicle_reading(snapshot: Snapshot, vehicle: str | None) -> VehicleReading | None:
+    """The vehicle's own reading while it is fresh (a stale one counts as none)."""
+    reading = snapshot.vehicles.get(vehicle) if vehicle else None
+    return None if reading is None or reading.stale else reading
+
+
 def vehicle_soc_pct(snapshot: Snapshot, status: ChargerStatus, vehicle: str | None) -> float | None:
     """The SoC to act on: the charger's (live from the car, OCPP or ISO 15118), else the vehicle's own
     source while it is fresh; a stale reading counts as unknown."""
     if status.vehicle_soc_pct is not None:
         return status.vehicle_soc_pct
-    reading = snapshot.vehicles.get(vehicle) if vehicle else None
-    if reading is None or reading.stale:
-        return None
-    return reading.soc_pct
+    reading = vehicle_reading(snapshot, vehicle)
+    return reading.soc_pct if reading is not None else None
 
 
 def charge_power_w(config: Config, snapshot: Snapshot, lp: int) -> float:

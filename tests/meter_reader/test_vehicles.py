@@ -103,11 +103,21 @@ async def test_optimizer_acts_on_the_vehicle_soc(
 ) -> None:
     """limitSoc stops and minSoc starts charging on a charger that knows nothing of the car's SoC."""
     config = make_config(mqtt_settings, tmp_path / "optimizer.json")
-    async with optimizer(config, probe), meter_reader(config_with(mqtt_settings), probe):
+    car = f"{mqtt_settings.internal}/test/car"
+    sources = {
+        "soc": {"source": "mqtt", "topic": car, "jq": ".soc", "timeout_s": 60},
+        "range": {"source": "mqtt", "topic": car, "jq": ".range", "timeout_s": 60},
+        "odometer": {"source": "mqtt", "topic": car, "jq": ".odometer", "timeout_s": 60},
+    }
+    vehicles = config_with(mqtt_settings, sources=sources, interval_s=0.1)
+    async with optimizer(config, probe), meter_reader(vehicles, probe):
         # the optimizer's own status comes after its subscriptions (its presence connection may be first)
         status = f"{mqtt_settings.internal}/services/optimizer/status"
         await probe.wait_value(status, lambda v: json.loads(v)["state"] == "online")
         await publish_inputs(probe, grid_w=500.0)  # charger status B without SoC, no surplus
+        await probe.publish(car, json.dumps({"soc": 55, "range": 312.4, "odometer": 12000.5}), retain=True)
+        await probe.wait_state("loadpoints/1/vehicleRange", lambda v: v == "312")
+        await probe.wait_state("loadpoints/1/vehicleOdometer", lambda v: v == "12000.5")
         await probe.set("vehicles/ev/limitSoc", "80")
         await probe.wait_state("vehicles/ev/limitSoc", lambda v: v == "80")
         await probe.set("vehicles/ev/minSoc", "30")
@@ -128,6 +138,7 @@ async def test_optimizer_acts_on_the_vehicle_soc(
         await probe.set("vehicles/ev/soc", "80")  # the limit: stop
         await wait_command(probe, lambda c: not c.enabled, after=seen)
         await probe.wait_state("loadpoints/1/vehicleSoc", lambda v: v == "80")
+        assert probe.state("loadpoints/1/vehicleRange") == "312"  # the source's range stays with a pushed SoC
 
 
 @pytest.mark.parametrize(
