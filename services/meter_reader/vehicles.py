@@ -3,8 +3,8 @@ its configured MQTT/HTTP sources, or pushed (``POST /api/vehicles/<name>/soc/<so
 ``<root>/vehicles/<name>/soc/set``), published as ``chargebus/vehicles/<name>``.
 
 The freshest value wins: a push newer than the source's last measurement replaces it until the source
-brings a new one (a source repeating the same values is no newer measurement). A push is stale ``soc_timeout_s`` after it arrived, a source as soon as it fails or times out;
-a stale reading is republished with ``stale`` and the reason, so the optimizer stops acting on it.
+brings a new one (a source repeating the same values is no newer measurement). A push is stale
+``soc_timeout_s`` after it arrived, a source as soon as it fails or times out; a stale reading is republished with ``stale`` and the reason, so the optimizer stops acting on it.
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ class VehicleSource:
             message = describe_error(error)
             if self.failures == 1:
                 self.log.warning("vehicle source not answering", error=message)
-            last = self.polled or VehicleReading(vehicle=self.config.name, source=self.kind)
-            self.polled = last.model_copy(update={"stale": True, "error": message})
+            known = self.polled or VehicleReading(vehicle=self.config.name, source=self.kind)
+            self.polled = known.model_copy(update={"stale": True, "error": message})
             return
         if not 0 <= values["soc"] <= 100 or values.get("range", 0) < 0 or values.get("odometer", 0) < 0:
             self.polled = VehicleReading(
