@@ -4,7 +4,8 @@ its configured MQTT/HTTP sources, or pushed (``POST /api/vehicles/<name>/soc/<so
 
 The freshest value wins: a push newer than the source's last measurement replaces it until the source
 brings a new one (a source repeating the same values is no newer measurement). A push is stale
-``soc_timeout_s`` after it arrived, a source as soon as it fails or times out; a stale reading is republished with ``stale`` and the reason, so the optimizer stops acting on it.
+``soc_timeout_s`` after it arrived, a source as soon as it fails or times out; a stale reading is
+republished with ``stale`` and the reason, so the optimizer stops acting on it.
 """
 
 from __future__ import annotations
