@@ -123,8 +123,8 @@ class OcppCharger:
         # The box stopped drawing after its last sample (it samples every few seconds): nothing flows now.
         flows = connector.status == "Charging" or (
             connector.meter_at is not None
-            and connector.status_at is not None
-            and connector.meter_at >= connector.status_at
+            and connector.status_received is not None
+            and connector.meter_at > connector.status_received
         )
         return ChargerReading(
             status=status,

@@ -72,6 +72,9 @@ class Connector:
     error_code: str | None = None
     info: str | None = None
     status_at: datetime | None = None
+    """When the box says the status began (its timestamp, else our arrival time)."""
+    status_received: datetime | None = None
+    """When we received it (our clock: comparable with ``meter_at``)."""
     transaction_id: int | None = None
     id_tag: str | None = None
     """idTag of the running transaction."""
@@ -360,7 +363,8 @@ class Station:
         previous = connector.status
         connector.status, connector.error_code = status, error_code
         connector.info = extra.get("info") or extra.get("vendor_error_code")
-        connector.status_at = at or self.clock()
+        connector.status_received = self.clock()
+        connector.status_at = at or connector.status_received
         if status == "Available" and connector.transaction_id is not None:
             # The car is gone and the StopTransaction was lost or is still queued in the box.
             connector.transaction_id, connector.id_tag = None, None
