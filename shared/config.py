@@ -173,7 +173,8 @@ class ControlSettings(Strict):
 class OptimizerSettings(Strict):
     interval_s: float = Field(default=10.0, gt=0)
     """Timer tick; input changes are handled immediately."""
-    command_validity_s: float = Field(default=30.0, gt=0)
+    command_validity_s: float = Field(default=30.0, gt=0, le=600)
+    """How long a command is valid (at most the actuator's ``MAX_COMMAND_VALIDITY_S``, 600 s)."""
     state_file: str = "data/optimizer-settings.json"
     control: ControlSettings = Field(default_factory=ControlSettings)
 

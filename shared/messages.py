@@ -185,6 +185,8 @@ class ChargerStatus(Message):
     vehicle_soc_pct: float | None = None
     """Vehicle SoC where the charger reports it (ISO 15118, or a mapped register of a generic charger)."""
     applied_seq: int | None = None
+    applied_epoch: int | None = None
+    """The (epoch, seq) of the optimizer command in force."""
     min_current_a: float | None = Field(default=None, gt=0, le=80)
     """The lowest current the charger accepts while enabled (A); None = not reported (IEC 61851: 6 A)."""
     failsafe: bool = False

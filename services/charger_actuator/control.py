@@ -3,11 +3,18 @@ when to enter and leave the failsafe. No I/O and no clock of its own — every t
 so each rule is a row in a table-driven test. The runner performs the resulting :class:`Apply` actions.
 
 Rules (DESIGN §2, evcc's setLimit/syncCharger):
-- A command past ``valid_until`` is never applied; a seq older than the last applied one is ignored; the
-  same seq again, or a newer one asking for exactly what is in force (same enabled, current, phases and
-  reason — the optimizer re-sends its command every tick), is a keep-alive: it is echoed and resets the
-  failsafe timer but writes nothing and logs no command event. In failsafe or after a failed write it is
-  applied.
+- A command past ``valid_until`` is never applied, nor one that cannot be genuine: issued more than
+  ``MAX_CLOCK_SKEW_S`` in the future or valid for longer than ``MAX_COMMAND_VALIDITY_S``.
+- Ordering: a command supersedes the one in force when it is from the same optimizer instance (``epoch``)
+  with a higher ``seq``, or issued later (``issued_at``), or when the one in force has expired. An older
+  one (a re-delivered or replayed command) is ignored. So one forged command with a huge seq or a strange
+  epoch — the demo's broker is anonymous — holds the real optimizer off for at most the clock skew, not
+  until it restarts; the broker's ACL is what keeps strangers out in production. A restarted optimizer
+  has a new epoch, and its commands are issued later than the old one's.
+- The same (epoch, seq) again, or a newer one asking for exactly what is in force (same enabled, current,
+  phases and reason — the optimizer re-sends its command every tick), is a keep-alive: it is echoed and
+  resets the failsafe timer but writes nothing and logs no command event. In failsafe or after a failed
+  write it is applied.
 - No valid command for ``failsafe.timeout_s``, or the optimizer reported offline → failsafe target
   (disabled, or enabled at the safe current), until the next valid command. The safe current never exceeds
   the ceiling of the last command (the load-management limits mirrored into it); below the IEC minimum of
@@ -31,6 +38,10 @@ RETRY_BASE_S = 2.0
 RETRY_MAX_S = 60.0
 MIN_CHARGE_CURRENT_A = 6.0
 """IEC 61851: no car charges below this offered current."""
+MAX_CLOCK_SKEW_S = 5.0
+"""How far in the future a command may say it was issued (the optimizer's host clock ahead of ours)."""
+MAX_COMMAND_VALIDITY_S = 600.0
+"""The longest validity a command may claim (the optimizer's ``command_validity_s`` is bounded by it)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,7 @@ class Verdict(StrEnum):
     KEEPALIVE = "keepalive"
     EXPIRED = "expired"
     STALE = "stale"
+    IMPLAUSIBLE = "implausible"
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,11 @@ class ControlState:
     target: Target | None = None
     """None until the first command or failsafe: the charger is left as it is."""
     last_seq: int | None = None
+    last_epoch: int = 0
+    """The optimizer instance of the command in force (with ``last_seq``)."""
+    last_issued_at: datetime | None = None
+    in_force_until: datetime | None = None
+    """``valid_until`` of the command in force; after it any genuine command may take over."""
     reason: CommandReason | None = None
     """Reason of the command in force."""
     failsafe_reason: str | None = None
@@ -112,10 +129,13 @@ def receive_command(
     """A command arrived: decide whether it is applied."""
     if now > command.valid_until:
         return state, Verdict.EXPIRED, None
-    if state.last_seq is not None and command.seq < state.last_seq:
-        return state, Verdict.STALE, None
-    if state.last_seq == command.seq and not state.failsafe:
+    if not plausible(command, now):
+        return state, Verdict.IMPLAUSIBLE, None
+    same = state.last_seq == command.seq and state.last_epoch == command.epoch
+    if same and not state.failsafe:
         return replace(state, last_command_at=now, ceiling_a=command.ceiling_a), Verdict.KEEPALIVE, None
+    if not same and not supersedes(state, command, now):
+        return state, Verdict.STALE, None
     # enabled at 0 A cannot charge; evcc enables only at a current ≥ min, so this is a disable.
     current = command.current_a if command.ceiling_a is None else min(command.current_a, command.ceiling_a)
     enabled = command.enabled and current > 0
@@ -136,6 +156,9 @@ def receive_command(
         state,
         target=target,
         last_seq=command.seq,
+        last_epoch=command.epoch,
+        last_issued_at=command.issued_at,
+        in_force_until=command.valid_until,
         reason=command.reason,
         last_command_at=now,
         failsafe_reason=None,
@@ -144,6 +167,50 @@ def receive_command(
     if in_force:
         return new, Verdict.KEEPALIVE, None
     return replace(new, retry_at=None), Verdict.APPLY, Apply(target, command.reason)
+
+
+def plausible(command: ChargerCommand, now: datetime) -> bool:
+    """Whether a command could have come from a live optimizer: not issued in the future (beyond the
+    clock skew), valid for a bounded time after it was issued."""
+    if command.issued_at > now + timedelta(seconds=MAX_CLOCK_SKEW_S):
+        return False
+    return (
+        command.issued_at
+        <= command.valid_until
+        <= command.issued_at + timedelta(seconds=MAX_COMMAND_VALIDITY_S)
+    )
+
+
+def supersedes(state: ControlState, command: ChargerCommand, now: datetime) -> bool:
+    """Whether ``command`` replaces the one in force (see the module's ordering rule)."""
+    if state.last_seq is None:
+        return True
+    if state.in_force_until is not None and now > state.in_force_until:
+        return True
+    later = state.last_issued_at is not None and command.issued_at > state.last_issued_at
+    if command.epoch != state.last_epoch:
+        return later or state.last_issued_at is None
+    return command.seq > state.last_seq or later
+
+
+def clock_stepped(state: ControlState, delta: timedelta) -> ControlState:
+    """The wall clock jumped by ``delta`` (an NTP step): move our timestamps with it, so that the failsafe
+    timer, the write backoff and the heartbeat keep measuring real elapsed time (a step back would
+    otherwise hold off the failsafe by the size of the step, a step forward trip it at once). The command
+    in force moves too: an optimizer on this host stepped with us, and one elsewhere only gets an easier
+    takeover — ordering is not what keeps the charger safe, the failsafe is."""
+
+    def moved(value: datetime | None) -> datetime | None:
+        return None if value is None else value + delta
+
+    return replace(
+        state,
+        last_command_at=state.last_command_at + delta,
+        last_issued_at=moved(state.last_issued_at),
+        in_force_until=moved(state.in_force_until),
+        retry_at=moved(state.retry_at),
+        last_write_at=moved(state.last_write_at),
+    )
 
 
 def optimizer_status(

@@ -8,8 +8,9 @@ backoff; its status says why, and the other chargers and the service carry on.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -41,6 +42,8 @@ Clock = Callable[[], datetime]
 WRITE_ATTEMPTS = 3
 """Tries per write before it is reported failed (then re-tried by sync with backoff)."""
 WRITE_RETRY_S = 0.2
+CLOCK_STEP_S = 2.0
+"""A jump of the wall clock against the monotonic clock this large is a step (NTP), not drift."""
 
 
 def utc_now() -> datetime:
@@ -66,6 +69,8 @@ class ChargerRunner:
         self.clock = clock
         self.log = get_logger("charger-actuator", loadpoint=loadpoint, device=config.name)
         self.state: ControlState = control.initial_state(clock())
+        # Only the real wall clock steps; an injected test clock moves as the test says.
+        self._clock_ref = (time.monotonic(), clock()) if clock is utc_now else None
         self._queued: list[Apply] = []
         self._wake = asyncio.Event()
         self._reading: ChargerReading | None = None
@@ -85,12 +90,16 @@ class ChargerRunner:
         except ValidationError as error:
             self.log.warning("malformed command ignored", error=str(error).splitlines()[0])
             return
+        self._follow_clock()
         self.state, verdict, action = control.receive_command(self.state, command, self.clock())
-        if verdict in (Verdict.EXPIRED, Verdict.STALE):
+        if verdict in (Verdict.EXPIRED, Verdict.STALE, Verdict.IMPLAUSIBLE):
             self.log.warning(
                 f"command {verdict.value}, not applied",
+                epoch=command.epoch,
                 seq=command.seq,
+                issued_at=command.issued_at.isoformat(),
                 valid_until=command.valid_until.isoformat(),
+                last_epoch=self.state.last_epoch,
                 last_seq=self.state.last_seq,
             )
         if action is not None:
@@ -239,8 +248,21 @@ class ChargerRunner:
     def _wait_s(self) -> float:
         return backoff_s(self.config.interval_s, self._dead_polls)
 
+    def _follow_clock(self) -> None:
+        """Carry our timers across a step of the wall clock (see :func:`control.clock_stepped`)."""
+        if self._clock_ref is None:
+            return
+        mono, wall = self._clock_ref
+        now_mono, now = time.monotonic(), self.clock()
+        self._clock_ref = (now_mono, now)
+        step = (now - wall) - timedelta(seconds=now_mono - mono)
+        if abs(step.total_seconds()) >= CLOCK_STEP_S:
+            self.log.warning("wall clock stepped; timers carried over", step_s=round(step.total_seconds(), 1))
+            self.state = control.clock_stepped(self.state, step)
+
     async def cycle(self) -> None:
         """One round: poll → write queued commands → decide (failsafe, sync, heartbeat) → write → publish."""
+        self._follow_clock()
         reading = await self._poll()
         while self._queued:
             queued, self._queued = self._queued, []

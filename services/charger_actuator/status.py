@@ -117,6 +117,7 @@ def build_status(
         # A disconnected charger's SoC register holds the last car's value; it is no one's SoC now.
         vehicle_soc_pct=shown.soc_pct if connected else None,
         applied_seq=state.last_seq,
+        applied_epoch=state.last_epoch if state.last_seq is not None else None,
         failsafe=state.failsafe,
         offline=offline,
         error=describe_errors(device_error, shown.fault, state.write_error, state.failsafe_reason),

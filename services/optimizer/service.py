@@ -72,8 +72,10 @@ class Optimizer:
         self.published_vehicles: dict[str, VehicleState] = {}
         self.snapshot = Snapshot()
         self.memory = CycleMemory()
-        # Sequence numbers start from the wall clock so they keep increasing across restarts.
-        self.seq = int(clock().timestamp() * 1000)
+        # This instance's commands are (epoch, seq): the epoch (our start, unix ms) tells the actuator a
+        # restarted optimizer from a replay, so seq can count from 0 (control.py in the actuator).
+        self.epoch = int(clock().timestamp() * 1000)
+        self.seq = 0
         self.sessions = SessionTracker(config)
         self.session_store = JsonStore(sibling(config.optimizer.state_file, "sessions"), OpenSessions)
         saved_sessions = self._load(self.session_store)
@@ -314,6 +316,7 @@ class Optimizer:
         self.seq += 1
         sent = outgoing.command
         command = ChargerCommand(
+            epoch=self.epoch,
             seq=self.seq,
             enabled=sent.enabled,
             current_a=round(sent.current_a, 3),

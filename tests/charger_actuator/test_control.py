@@ -393,3 +393,111 @@ def test_failed_writes_back_off_and_success_resets() -> None:
         None,
         at(100),
     )
+
+
+def _cmd(epoch: int, seq: int, issued_s: float, valid_s: float = 30, current: float = 10) -> ChargerCommand:
+    return ChargerCommand(
+        epoch=epoch,
+        seq=seq,
+        enabled=True,
+        current_a=current,
+        reason=CommandReason.SOLAR_CHARGING,
+        issued_at=at(issued_s),
+        valid_until=at(issued_s + valid_s),
+    )
+
+
+REAL = 1_780_000_000_000
+"""The real optimizer's epoch (its start in unix ms)."""
+
+
+@pytest.mark.parametrize(
+    ("name", "forged"),
+    [
+        ("huge seq in the real epoch", _cmd(REAL, 2**62, 10, current=6)),
+        ("huge seq in a made-up epoch", _cmd(2**62, 2**62, 10, current=6)),
+        ("issued a little ahead (within the skew)", _cmd(REAL + 1, 2**62, 14, current=6)),
+    ],
+)
+def test_a_forged_command_cannot_lock_out_the_real_optimizer(name: str, forged: ChargerCommand) -> None:
+    """One forged command on the anonymous broker used to stop every later optimizer command until the
+    optimizer restarted. Now the real one's next command, issued later, takes over."""
+    state, verdict, _ = control.receive_command(FRESH, _cmd(REAL, 7, 9), at(9))
+    assert verdict is Verdict.APPLY
+    state, verdict, _ = control.receive_command(state, forged, at(10))
+    assert verdict is Verdict.APPLY, name  # a stranger's command is a command: the ACL keeps strangers out
+    for second in range(11, 40):
+        state, verdict, _ = control.receive_command(state, _cmd(REAL, second, second, current=16), at(second))
+        if verdict is Verdict.APPLY:
+            break
+    assert verdict is Verdict.APPLY and state.target == Target(True, 16, 0, second), name
+    assert second <= 10 + control.MAX_CLOCK_SKEW_S + 1, name
+
+
+@pytest.mark.parametrize(
+    ("name", "cmd"),
+    [
+        ("issued an hour ahead", _cmd(REAL, 1, 3600)),
+        ("valid for a day", _cmd(REAL, 1, 0, valid_s=86_400)),
+        ("valid before it was issued", _cmd(REAL, 1, 4, valid_s=-1)),
+    ],
+)
+def test_implausible_commands_are_not_applied(name: str, cmd: ChargerCommand) -> None:
+    state, verdict, action = control.receive_command(APPLIED_5, cmd, at(0))
+    assert verdict is Verdict.IMPLAUSIBLE, name
+    assert state == APPLIED_5 and action is None
+
+
+def test_a_restarted_optimizer_takes_over_and_a_replay_of_the_old_one_does_not() -> None:
+    old = 1000
+    state, _, _ = control.receive_command(FRESH, _cmd(old, 900, 1), at(1))
+    state, verdict, _ = control.receive_command(state, _cmd(REAL, 1, 5, current=12), at(5))
+    assert verdict is Verdict.APPLY and state.last_epoch == REAL and state.last_seq == 1
+    # the old instance's last command, delivered again after a reconnect (QoS 1), is older
+    state, verdict, _ = control.receive_command(state, _cmd(old, 900, 1), at(6))
+    assert verdict is Verdict.STALE and state.last_epoch == REAL
+    # an older command of the same instance, re-delivered: stale; the next one applies
+    state, _, _ = control.receive_command(state, _cmd(REAL, 2, 7, current=13), at(7))
+    _, verdict, _ = control.receive_command(state, _cmd(REAL, 1, 5, current=12), at(8))
+    assert verdict is Verdict.STALE
+
+
+def test_ordering_within_an_instance_survives_its_clock_stepping_back() -> None:
+    """An NTP step back on the optimizer's host: its next commands say they were issued earlier, but
+    their seq is higher — they are newer."""
+    state, _, _ = control.receive_command(FRESH, _cmd(REAL, 10, 100), at(100))
+    state, verdict, _ = control.receive_command(state, _cmd(REAL, 11, 40, current=14), at(40))
+    assert verdict is Verdict.APPLY and state.target == Target(True, 14, 0, 11)
+
+
+def test_after_the_command_in_force_expired_any_genuine_one_takes_over() -> None:
+    """The optimizer restarts on a host whose clock is 20 s behind the old one's: its commands say they
+    were issued before the command in force and wait until that one's validity is over."""
+    state, _, _ = control.receive_command(FRESH, _cmd(1000, 5, 100, valid_s=30), at(100))
+    _, verdict, _ = control.receive_command(state, _cmd(REAL, 1, 85), at(105))
+    assert verdict is Verdict.STALE
+    state, verdict, _ = control.receive_command(state, _cmd(REAL, 2, 111, current=12), at(131))
+    assert verdict is Verdict.APPLY and state.last_epoch == REAL
+
+
+def test_a_step_of_our_own_clock_keeps_the_same_host_optimizer_in_force() -> None:
+    """Optimizer and actuator on one host, its clock steps back a minute: the optimizer's next commands
+    are issued 'earlier' than the last one; after the carry they are still the newer ones."""
+    state, _, _ = control.receive_command(FRESH, _cmd(1000, 5, 100), at(100))
+    state = control.clock_stepped(state, timedelta(seconds=-60))
+    state, verdict, _ = control.receive_command(state, _cmd(REAL, 1, 41, current=12), at(41))
+    assert verdict is Verdict.APPLY and state.last_epoch == REAL
+
+
+def test_a_wall_clock_step_moves_the_failsafe_timer_with_it() -> None:
+    state, _, _ = control.receive_command(FRESH, _cmd(REAL, 1, 1), at(1))
+    reading = ChargerReading(status=ChargeStatus.C, enabled=True, current_a=10)
+    caps = Capabilities()
+    # the clock steps back an hour: without the carry the failsafe would wait an hour and a minute
+    back = control.clock_stepped(state, timedelta(hours=-1))
+    stepped, actions = control.tick(back, reading, caps, DISABLE, at(1 + 61) - timedelta(hours=1))
+    assert stepped.failsafe and actions[0].reason is CommandReason.FAILSAFE
+    # the clock steps forward an hour: without the carry the failsafe would trip at once
+    ahead = control.clock_stepped(state, timedelta(hours=1))
+    stepped, actions = control.tick(ahead, reading, caps, DISABLE, at(2) + timedelta(hours=1))
+    assert not stepped.failsafe and not [a for a in actions if a.reason is CommandReason.FAILSAFE]

@@ -39,7 +39,7 @@ async def test_alfen_current_is_rewritten_before_the_eve_falls_back(
                 current_a=10,
                 reason=CommandReason.SCHEDULED_CHARGING,
                 issued_at=now,
-                valid_until=now + timedelta(hours=1),
+                valid_until=now + timedelta(minutes=10),
             )
             await runner.on_command(BusMessage("cmd", command.model_dump_json().encode(), False))
             await runner.cycle()
@@ -79,7 +79,9 @@ async def test_alfen_fallback_is_noticed_and_synced(mqtt_settings: MqttSettings,
         async with Bus(mqtt_settings, "charger-actuator") as bus:
             runner = ChargerRunner(bus, config, 1, create_driver(config), clock=clock)
             now = clock()
-            command = ChargerCommand(seq=3, enabled=True, current_a=14, valid_until=now + timedelta(hours=1))
+            command = ChargerCommand(
+                seq=3, enabled=True, current_a=14, issued_at=now, valid_until=now + timedelta(minutes=10)
+            )
             await runner.on_command(BusMessage("cmd", command.model_dump_json().encode(), False))
             await runner.cycle()
             # Nobody wrote for longer than the Eve's validity time (the heartbeat skipped, e.g. a stalled

@@ -88,8 +88,9 @@ def command(
     *,
     valid_s: float = 60,
     reason: CommandReason = CommandReason.START_CHARGE,
+    issued_s: float = 0,
 ) -> str:
-    now = datetime.now(UTC)
+    now = datetime.now(UTC) + timedelta(seconds=issued_s)
     return ChargerCommand(
         seq=seq,
         enabled=enabled,
@@ -173,7 +174,7 @@ async def test_expired_and_stale_commands_are_not_applied(mqtt_settings: MqttSet
         await probe.publish(t.command, command(5, current=11))
         await wait_status(probe, t, lambda s: s["applied_seq"] == 5)
         await probe.publish(t.command, command(6, current=13, valid_s=-1))  # expired
-        await probe.publish(t.command, command(4, current=14))  # older seq
+        await probe.publish(t.command, command(4, current=14, issued_s=-5))  # re-delivered, older
         await probe.publish(t.command, command(7, current=12))  # the barrier: handled after the two
         await wait_status(probe, t, lambda s: s["applied_seq"] == 7 and s["offered_current_a"] == 12)
         written = {r.value for r in dev.writes.of("max_current")}
