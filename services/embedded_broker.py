@@ -41,6 +41,24 @@ def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
     raise TimeoutError(f"nothing listens on {host}:{port}")
 
 
+async def wait_port_async(host: str, port: int, timeout: float = 10.0) -> bool:
+    """Whether something accepted a TCP connection on ``host:port`` within ``timeout`` seconds (a port
+    that listens is observable only by trying it, hence the short poll)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 0.5)
+        except (OSError, TimeoutError):
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+    return False
+
+
 def mosquitto_config(port: int, persistence_dir: Path | None = None, extra: str = "") -> str:
     # set_tcp_nodelay, as in mosquitto/mosquitto.conf: with Nagle on, a PUBACK to a client that is also
     # receiving a stream waits for that client's delayed ACK (~40 ms), so every QoS 1 publish of a busy
@@ -59,19 +77,25 @@ def mosquitto_config(port: int, persistence_dir: Path | None = None, extra: str 
     return "\n".join(lines) + "\n" + extra
 
 
+def mosquitto_argv(
+    port: int, conf_dir: Path, persistence_dir: Path | None = None, extra: str = ""
+) -> list[str]:
+    """The command line of a mosquitto on 127.0.0.1:``port``; its config is written to ``conf_dir``."""
+    binary = find_mosquitto()
+    if binary is None:
+        raise FileNotFoundError("mosquitto is not installed")
+    conf = conf_dir / "mosquitto.conf"
+    conf.write_text(mosquitto_config(port, persistence_dir, extra))
+    return [binary, "-c", str(conf)]
+
+
 @contextlib.contextmanager
 def mosquitto(port: int, persistence_dir: Path | None = None, extra: str = "") -> Iterator[BrokerAddress]:
     """A mosquitto child process listening on 127.0.0.1:``port`` (``extra``: more configuration, e.g. a
     bridge to a central broker)."""
-    binary = find_mosquitto()
-    if binary is None:
-        raise FileNotFoundError("mosquitto is not installed")
     with tempfile.TemporaryDirectory() as tmp:
-        conf = Path(tmp) / "mosquitto.conf"
-        conf.write_text(mosquitto_config(port, persistence_dir, extra))
-        proc = subprocess.Popen(
-            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        argv = mosquitto_argv(port, Path(tmp), persistence_dir, extra)
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_port("127.0.0.1", port)
             yield BrokerAddress("127.0.0.1", port, "mosquitto", proc.pid)

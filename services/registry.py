@@ -15,7 +15,7 @@ SERVICES: dict[str, str] = {
     "optimizer": "services.optimizer.service",
     "gateway": "services.gateway.service",
 }
-"""In start order for the demo: devices first, then the services that read them, the gateway last."""
+"""Every service the CLI runs (the demo starts them in ``services.demo.START_LEVELS`` order)."""
 
 CENTRE_SERVICES: dict[str, str] = {
     "fleet-gateway": "services.fleet_gateway.service",

@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from shared.config import Config, ConfigError, load_config
 from shared.logging import configure_logging, get_logger
@@ -63,10 +64,26 @@ def install_stop_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
+def _log_loop_errors(log: Any) -> None:
+    """Errors asyncio catches in callbacks (e.g. paho registering a writer on a socket that just closed)
+    go to the structured log as one line instead of an unstructured traceback."""
+
+    def handler(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        error = context.get("exception")
+        log.warning(
+            "asyncio error in a callback",
+            message=str(context.get("message", "")),
+            error=repr(error) if error is not None else None,
+        )
+
+    asyncio.get_running_loop().set_exception_handler(handler)
+
+
 async def _serve(name: str, main: ServiceMain, config: Config) -> int:
     stop = asyncio.Event()
     install_stop_signals(stop)
     log = get_logger(name)
+    _log_loop_errors(log)
     log.info("service starting")
     with process_control(stop) as control:
         await main(config, stop)
