@@ -79,6 +79,7 @@ async def test_readings_and_site_keys_are_published(
     }
     root = probe.settings.topic
     await probe.wait(lambda values: all(values.get(f"{root}/{k}") == v for k, v in expected.items()))
+    await probe.wait_value(f"{probe.settings.internal}/meters/grid", lambda v: '"power_w":1000.0' in v)
     grid = meter_reading(probe, "grid")
     assert grid.power_w == 1000.0 and grid.powers_w == (400.0, 300.0, 300.0) and not grid.stale
     assert probe.state("site/homePower") is None  # the optimizer's key, never ours
