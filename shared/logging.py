@@ -42,7 +42,11 @@ def configure_logging(
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # plain tracebacks: structlog's rich default prints every frame's local variables (passwords,
+        # tokens, request bodies) into the log
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     structlog.configure(
         processors=[*processors, structlog.processors.format_exc_info, renderer],
@@ -55,5 +59,9 @@ def configure_logging(
 
 
 def get_logger(service: str, **context: Any) -> Any:
-    """A bound logger carrying the service name and any extra context (loadpoint, device)."""
-    return structlog.get_logger().bind(service=service, **context)
+    """A logger carrying the service name and any extra context (loadpoint, device). Lazy: it follows
+    :func:`configure_logging` even when created before it (module-level loggers are created at import,
+    and a logger bound then kept structlog's defaults — console lines with every traceback frame's local
+    variables, outside the log ring and the configured format)."""
+    logger: Any = structlog.get_logger(service=service, **context)
+    return logger
