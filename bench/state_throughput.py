@@ -4,7 +4,8 @@ Targets, each measured with the same client, request count and concurrency, one 
 
 - ``gateway``: ``/api/state`` of the demo stack (``chargebus demo`` on free ports, every service running, the
   state changing every second) — or of a running gateway given with ``--url``;
-- ``bare-asgi``: a raw ASGI app under uvicorn answering the gateway's response bytes (same size);
+- ``bare-asgi``: a raw ASGI app under uvicorn answering the gateway's response bytes (same size); the
+  gateway should reach at least half its rate (it serves the current snapshot's pre-encoded bytes);
 - ``fastapi-sync``: a FastAPI sync route encoding the same document (what routing, the threadpool and JSON
   encoding cost without building the state).
 
@@ -142,12 +143,20 @@ async def measure(args: argparse.Namespace) -> None:
                 await wait_ok(raw)
                 await wait_ok(fast)
                 targets += [("bare uvicorn (raw ASGI)", raw), ("bare uvicorn (FastAPI sync route)", fast)]
+                rates: dict[tuple[str, str], float] = {}
                 for label, url in targets:
                     figures = await load(url, args.requests, args.concurrency)
                     emit(f"GET {label}, httpx", figures, bytes=len(body), concurrency=args.concurrency)
+                    rates[label, "httpx"] = figures["rps"]
                     if use_wrk:
                         figures = await asyncio.to_thread(run_wrk, url, args.concurrency, args.wrk_seconds)
                         emit(f"GET {label}, wrk", figures, bytes=len(body), concurrency=args.concurrency)
+                        rates[label, "wrk"] = figures["rps"]
+    for tool in ("httpx", "wrk"):
+        gateway_rps, raw_rps = rates.get((targets[0][0], tool)), rates.get((targets[1][0], tool))
+        if gateway_rps and raw_rps:
+            ratio = round(gateway_rps / raw_rps, 3)
+            emit(f"GET /api/state ÷ raw ASGI, {tool}", {"ratio": ratio}, target=0.5, met=ratio >= 0.5)
     if not use_wrk:
         print("  (wrk not run: not installed or --no-wrk)")
 
