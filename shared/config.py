@@ -183,6 +183,10 @@ HttpUrlText = Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")]
 """An absolute http(s) URL without query or fragment, kept as text."""
 
 
+MIN_JWT_SECRET_CHARS = 32
+"""HS256 needs a key of at least 256 bits (RFC 7518 §3.2)."""
+
+
 class JqSettings(Strict):
     """Bounds for the jq programs clients send (``/api/state?jq=``), run in :mod:`shared.jq_sandbox`."""
 
@@ -225,6 +229,15 @@ class GatewaySettings(Strict):
     """Larger request bodies are refused with 413."""
     max_url_bytes: int = Field(default=8 * 1024, ge=256, le=1024 * 1024)
     """Longer request targets (path and query) are refused with 414."""
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None  # unset (compose passes an empty variable): generated and stored instead
+        if len(value.get_secret_value()) < MIN_JWT_SECRET_CHARS:
+            raise ValueError(f"jwt_secret must be at least {MIN_JWT_SECRET_CHARS} characters")
+        return value
 
     @field_validator("trusted_proxies", "outbound_allow")
     @classmethod

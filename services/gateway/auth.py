@@ -1,5 +1,6 @@
 """Admin authentication (reference §7): one bcrypt-hashed admin password, a signed JWT (HS256) in the
-HttpOnly ``auth`` cookie, and a per-client login throttle that never sleeps on the server.
+``auth`` cookie (HttpOnly, SameSite=Strict, Secure over https), and a per-client login throttle that never
+sleeps on the server. Every password check costs one bcrypt check, set password or not.
 
 Settings keys (evcc's): ``adminPassword`` (bcrypt hash), ``jwtSecretKey`` (hex; unless
 ``CHARGEBUS_GATEWAY__JWT_SECRET`` provides it).
@@ -7,9 +8,15 @@ Settings keys (evcc's): ``adminPassword`` (bcrypt hash), ``jwtSecretKey`` (hex; 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
+import ipaddress
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.utils import format_datetime
 from typing import TYPE_CHECKING
 
 import bcrypt
@@ -28,6 +35,16 @@ ALGORITHM = "HS256"
 KEY_PASSWORD = "adminPassword"
 KEY_JWT_SECRET = "jwtSecretKey"
 BCRYPT_MAX_BYTES = 72
+BCRYPT_ROUNDS = 10
+"""evcc's ``bcrypt.DefaultCost``."""
+
+
+class Busy(Exception):
+    """This client already has a password check running."""
+
+
+OVERFLOW = "*"
+"""The throttle key of clients beyond ``LoginThrottle.max_clients``."""
 
 
 class PasswordError(ValueError):
@@ -40,17 +57,26 @@ def hash_password(password: str) -> str:
         raise PasswordError("password must not be empty")
     if len(data) > BCRYPT_MAX_BYTES:
         raise PasswordError(f"password must be at most {BCRYPT_MAX_BYTES} bytes")
-    return bcrypt.hashpw(data, bcrypt.gensalt(rounds=10)).decode()
+    return bcrypt.hashpw(data, bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode()
 
 
-def check_password(password: str, hashed: str) -> bool:
+@functools.cache
+def _decoy_hash() -> bytes:
+    """A hash of nothing anyone knows, checked when there is no real one, so every check costs the same."""
+    return bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=BCRYPT_ROUNDS))
+
+
+def check_password(password: str, hashed: str | None) -> bool:
+    """Whether ``password`` matches ``hashed``. Always one bcrypt check (against a decoy when there is no
+    hash or the password is empty or too long), so the answer takes as long either way."""
     data = password.encode()
-    if not data or len(data) > BCRYPT_MAX_BYTES:
-        return False
+    real = hashed.encode() if hashed is not None and 0 < len(data) <= BCRYPT_MAX_BYTES else None
     try:
-        return bcrypt.checkpw(data, hashed.encode())
-    except ValueError:
+        matched = bcrypt.checkpw(data[:BCRYPT_MAX_BYTES] or b"-", real or _decoy_hash())
+    except ValueError:  # a stored hash that is not bcrypt
+        bcrypt.checkpw(b"-", _decoy_hash())
         return False
+    return real is not None and matched
 
 
 class AuthStore:
@@ -70,8 +96,8 @@ class AuthStore:
         set_setting(self.engine, KEY_PASSWORD, hash_password(password))
 
     def verify(self, password: str) -> bool:
-        hashed = self.password_hash()
-        return hashed is not None and check_password(password, hashed)
+        """Constant work whether or not a password is set (see :func:`check_password`)."""
+        return check_password(password, self.password_hash())
 
     def reset(self) -> None:
         """Forget the password and the JWT secret (every issued session becomes invalid)."""
@@ -114,16 +140,37 @@ class _Attempts:
 class LoginThrottle:
     """Per-client slow-down of wrong passwords: after ``free`` failures each further failure locks the
     client out for an exponentially growing time (capped). A locked-out client is refused immediately
-    (429 + Retry-After) instead of being made to wait on the server."""
+    (429 + Retry-After) instead of being made to wait on the server. A client has one check at a time
+    (parallel guesses would all run before the first failure counted), and at most ``concurrent`` bcrypt
+    checks run at once in all (each costs tens of milliseconds of CPU)."""
 
     free: int = 3
     base_s: float = 1.0
     cap_s: float = 300.0
+    concurrent: int = 2
     clients: dict[str, _Attempts] = field(default_factory=dict)
+    _checking: set[str] = field(default_factory=set)
+    _slots: asyncio.Semaphore | None = None
+
+    @contextlib.asynccontextmanager
+    async def attempt(self, client: str) -> AsyncIterator[None]:
+        """One password check of ``client``; :class:`Busy` while it already has one running."""
+        if client in self._checking:
+            raise Busy()
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.concurrent)
+        self._checking.add(client)
+        try:
+            async with self._slots:
+                yield
+        finally:
+            self._checking.discard(client)
 
     def retry_after(self, client: str, now: datetime) -> float:
         """Seconds the client must still wait (0 = may try now)."""
         attempts = self.clients.get(client)
+        if attempts is None and len(self.clients) >= self.max_clients:
+            attempts = self.clients.get(OVERFLOW)
         if attempts is None or attempts.blocked_until is None:
             return 0.0
         return max(0.0, (attempts.blocked_until - now).total_seconds())
@@ -131,8 +178,10 @@ class LoginThrottle:
     max_clients: int = 10_000
 
     def failed(self, client: str, now: datetime) -> None:
-        if len(self.clients) >= self.max_clients:
+        if len(self.clients) >= self.max_clients and client not in self.clients:
             self._forget_expired(now)
+            if len(self.clients) >= self.max_clients:  # everyone locked out: newcomers share one lock
+                client = OVERFLOW
         attempts = self.clients.setdefault(client, _Attempts())
         attempts.failures += 1
         if attempts.failures > self.free:
@@ -151,4 +200,28 @@ class LoginThrottle:
 
 
 def client_key(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """Who is asking, for throttles: the peer address (a trusted proxy's ``X-Forwarded-For`` client when
+    ``gateway.trusted_proxies`` names the proxy); IPv6 by its /64, which one host usually has whole."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+def session_cookie(token: str, now: datetime, *, secure: bool) -> str:
+    """The ``Set-Cookie`` value evcc sends on login (``Secure`` too when the request came over https)."""
+    expires = format_datetime(now + LIFETIME, usegmt=True)
+    return f"{COOKIE}={token}; Path=/; Expires={expires}; HttpOnly; SameSite=Strict" + (
+        "; Secure" if secure else ""
+    )
+
+
+def logout_cookie(*, secure: bool) -> str:
+    """The empty ``auth`` cookie evcc sends on logout (the spec's exact value over http)."""
+    return f"{COOKIE}=; Path=/; HttpOnly" + ("; Secure; SameSite=Strict" if secure else "")

@@ -13,12 +13,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from services.gateway import params as p
 from services.gateway.auth import (
-    COOKIE,
-    LIFETIME,
     AuthStore,
+    Busy,
     LoginThrottle,
     PasswordError,
     client_key,
+    logout_cookie,
+    session_cookie,
 )
 from services.gateway.context import GatewayContext
 from services.gateway.deps import Ctx, SetterSession, SignedIn
@@ -76,37 +77,51 @@ def _string_field(body: dict[str, Any], name: str) -> str:
 def _check_throttle(request: Request, ctx: GatewayContext) -> None:
     wait = _throttle(ctx).retry_after(client_key(request), datetime.now(UTC))
     if wait > 0:
-        raise ApiError(429, f"too many wrong passwords; try again in {math.ceil(wait)} s")
+        raise ApiError(429, f"too many wrong passwords; try again in {math.ceil(wait)} s", retry_after_s=wait)
 
 
-def _with_cookie(response: Response, ctx: GatewayContext) -> Response:
-    token = _auth(ctx).issue(datetime.now(UTC))
-    response.set_cookie(
-        COOKIE, token, max_age=int(LIFETIME.total_seconds()), path="/", httponly=True, samesite="strict"
-    )
+async def _verify(request: Request, ctx: GatewayContext, password: str) -> bool:
+    """One throttled password check; a wrong password counts against the client."""
+    client = client_key(request)
+    try:
+        async with _throttle(ctx).attempt(client):
+            ok = await run_in_threadpool(_auth(ctx).verify, password)
+    except Busy:
+        raise ApiError(429, "a password check of yours is still running", retry_after_s=1) from None
+    if ok:
+        _throttle(ctx).succeeded(client)
+    else:
+        _throttle(ctx).failed(client, datetime.now(UTC))
+    return ok
+
+
+def _secure(request: Request) -> bool:
+    """The request came over https (directly, or through a trusted proxy saying so)."""
+    return request.url.scheme == "https"
+
+
+def _with_cookie(request: Request, response: Response, ctx: GatewayContext) -> Response:
+    now = datetime.now(UTC)
+    token = _auth(ctx).issue(now)
+    response.headers.append("set-cookie", session_cookie(token, now, secure=_secure(request)))
     return response
 
 
 @router.post("/auth/login", operation_id="login", tags=["auth"], openapi_extra={"requestBody": _LOGIN_BODY})
 async def login(request: Request, ctx: Ctx) -> Response:
-    """Check the admin password; on success set the ``auth`` cookie (JWT, 90 days)."""
+    """Check the admin password; on success set the ``auth`` cookie (JWT, 90 days). Throttled per client;
+    as long to answer with a password set or not, right or wrong."""
     _check_throttle(request, ctx)
     password = _string_field(await _json_body(request), "password")
-    auth = _auth(ctx)
-    if not await run_in_threadpool(auth.has_password):
-        raise ApiError(401, "admin password not set")
-    if not await run_in_threadpool(auth.verify, password):
-        _throttle(ctx).failed(client_key(request), datetime.now(UTC))
+    if not await _verify(request, ctx, password):
         raise ApiError(401, "Invalid password")
-    _throttle(ctx).succeeded(client_key(request))
-    return _with_cookie(Response(status_code=200), ctx)
+    return _with_cookie(request, Response(status_code=200), ctx)
 
 
 @router.post("/auth/logout", operation_id="logout", tags=["auth"])
-def logout() -> Response:
-    response = Response(status_code=200)
-    response.set_cookie(COOKIE, "", max_age=0, path="/", httponly=True, samesite="strict")
-    return response
+def logout(request: Request) -> Response:
+    """Replace the ``auth`` cookie with an empty one (as evcc does)."""
+    return Response(status_code=200, headers={"set-cookie": logout_cookie(secure=_secure(request))})
 
 
 @router.put(
@@ -124,15 +139,14 @@ async def change_password(request: Request, ctx: Ctx) -> Response:
     first = not await run_in_threadpool(auth.has_password)
     if not first:
         current = body.get("current")
-        if not isinstance(current, str) or not await run_in_threadpool(auth.verify, current):
-            _throttle(ctx).failed(client_key(request), datetime.now(UTC))
+        if not await _verify(request, ctx, current if isinstance(current, str) else ""):
             raise ApiError(400, "invalid password")
     try:
         await run_in_threadpool(auth.set_password, new)
     except PasswordError as error:
         raise ApiError(400, str(error)) from None
     if first:
-        return _with_cookie(Response(status_code=201), ctx)
+        return _with_cookie(request, Response(status_code=201), ctx)
     return Response(status_code=202)
 
 

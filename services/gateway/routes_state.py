@@ -13,6 +13,7 @@ from services.gateway.context import GatewayContext
 from services.gateway.deps import Ctx
 from services.gateway.errors import ApiError
 from services.gateway.jq_eval import JqBusy, JqError, JqThrottled
+from services.gateway.middleware import NOSNIFF, Scope, Send, StateResponder, send_json
 from services.gateway.owner import OWNER
 from services.gateway.responses import result
 from services.gateway.state_store import StateSnapshot
@@ -51,9 +52,32 @@ async def run_jq(request: Request, ctx: GatewayContext, expression: str, snapsho
         raise ApiError(400, str(error)) from None
 
 
+def not_ready_message(snapshot: StateSnapshot) -> str:
+    return f"starting: waiting for {', '.join(snapshot.missing)} from the bus"
+
+
 def not_ready(snapshot: StateSnapshot) -> ApiError:
     """503 while the tree lacks part of the configured system (the reason names what)."""
-    return ApiError(503, f"starting: waiting for {', '.join(snapshot.missing)} from the bus", retry_after_s=1)
+    return ApiError(503, not_ready_message(snapshot), retry_after_s=1)
+
+
+def state_responder(ctx: GatewayContext) -> StateResponder:
+    """The answer to ``GET /api/state`` without a filter (:func:`plain_state_read`): no routing, no
+    encoding, the snapshot's bytes."""
+    wrap = ctx.config.gateway.wrap_result
+    json_type = (b"content-type", b"application/json")
+
+    async def respond(_scope: Scope, send: Send) -> None:
+        snapshot = ctx.store.snapshot()
+        if not snapshot.ready:
+            await send_json(send, 503, {"error": not_ready_message(snapshot)}, [(b"retry-after", b"1")])
+            return
+        body = snapshot.response_body(wrap)
+        headers = [json_type, (b"content-length", str(len(body)).encode()), NOSNIFF]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return respond
 
 
 @router.get("/state", operation_id="getState", tags=["general"], response_model=None)

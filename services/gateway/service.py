@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import uvicorn
 from fastapi import FastAPI
@@ -71,7 +70,7 @@ def build_context(config: Config, bus: Bus, recent: RecentLines | None = None) -
         store=store,
         engine=engine,
         recent=recent or RecentLines(),
-        auth=AuthStore(engine, secret or os.environ.get("CHARGEBUS_GATEWAY__JWT_SECRET") or None),
+        auth=AuthStore(engine, secret),
         throttle=LoginThrottle(),
         jq=JqGate(config.gateway.jq),
         writer=writer,
@@ -89,9 +88,22 @@ class _Server(uvicorn.Server):
         yield
 
 
-def make_server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
+def make_server(app: FastAPI, host: str, port: int, trusted_proxies: Sequence[str] = ()) -> uvicorn.Server:
+    """uvicorn for ``app``. ``X-Forwarded-For``/``-Proto`` are believed only from ``trusted_proxies``
+    (uvicorn would otherwise believe them from 127.0.0.1, so any local process could pose as any client
+    to the login throttle)."""
     # the app's lifespan owns the bus and the background tasks: without it nothing would be connected
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=list(trusted_proxies) or None,
+        server_header=False,
+    )
     return _Server(config)
 
 
@@ -118,7 +130,7 @@ async def run(config: Config, stop: asyncio.Event) -> None:
     ctx = build_context(config, bus, recent)
     wire_bus(bus, ctx.store, ctx.writer)
     app = create_app(ctx)
-    server = make_server(app, config.gateway.host, config.gateway.port)
+    server = make_server(app, config.gateway.host, config.gateway.port, config.gateway.trusted_proxies)
     try:
         log.info("gateway listening", host=config.gateway.host, port=config.gateway.port)
         await serve_until(server, stop, ctx.shutdown)

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from services.gateway.app import create_app
 from services.gateway.context import GatewayContext
@@ -49,6 +50,7 @@ class RunningGateway:
     ctx: GatewayContext
     base_url: str
     client: httpx.AsyncClient
+    app: FastAPI
 
     @property
     def store(self) -> Any:
@@ -66,7 +68,7 @@ async def running_gateway(config: Config, engine_url: str | None = None) -> Asyn
     wire_bus(bus, ctx.store, ctx.writer)
     app = create_app(ctx)
     port = free_port()
-    server = make_server(app, "127.0.0.1", port)
+    server = make_server(app, "127.0.0.1", port, config.gateway.trusted_proxies)
     task = asyncio.create_task(server.serve())  # the app's lifespan connects the bus
     try:
         while not server.started:
@@ -75,7 +77,7 @@ async def running_gateway(config: Config, engine_url: str | None = None) -> Asyn
             await asyncio.sleep(0.01)
         await bus.wait_connected(10)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield RunningGateway(ctx, f"http://127.0.0.1:{port}", client)
+            yield RunningGateway(ctx, f"http://127.0.0.1:{port}", client, app)
     finally:
         server.should_exit = True
         await task

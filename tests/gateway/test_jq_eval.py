@@ -57,14 +57,14 @@ def test_other_programs_go_to_jq() -> None:
 
 
 @pytest.fixture
-def config(mqtt_settings: MqttSettings, tmp_path: Path) -> Config:
+def config(mqtt_settings: MqttSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
+    monkeypatch.setenv("CHARGEBUS_GATEWAY__JWT_SECRET", SECRET)  # the gateway signs sessions with it
     limits = {"workers": 1, "queue": 2, "per_client": 2, "timeout_s": 0.5, "cooldown_s": 30}
     return gateway_config(mqtt_settings, tmp_path, jq=limits)
 
 
 @pytest.fixture
-async def gateway(config: Config, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RunningGateway]:
-    monkeypatch.setenv("CHARGEBUS_GATEWAY__JWT_SECRET", SECRET)  # the gateway signs sessions with it
+async def gateway(config: Config) -> AsyncIterator[RunningGateway]:
     async with running_gateway(config) as running:
         yield running
 

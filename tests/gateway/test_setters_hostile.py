@@ -171,6 +171,8 @@ async def test_every_rest_setter_applies_valid_and_refuses_bad_values(
                 elif "%2F" in path or route.value == Param("name"):
                     # a "/" in a value is another route; a malformed vehicle name is no vehicle (as evcc)
                     assert response.status_code == 404, shown
+                elif raw is not None and len(raw) > config.gateway.max_body_bytes:
+                    assert response.status_code == 413, shown  # refused before any setter sees it
                 else:
                     assert response.status_code == 400, (shown, response.text[:200])
                     assert response.json()["error"], shown

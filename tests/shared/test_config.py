@@ -65,3 +65,13 @@ def test_cli_refuses_bad_config_naming_the_key(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "loadpoints.0.charger" in result.stderr
+
+
+def test_a_short_jwt_secret_is_refused_and_an_empty_one_is_unset() -> None:
+    with pytest.raises(ConfigError, match="at least 32 characters"):
+        parse_config({"gateway": {"jwt_secret": "short"}})
+    assert parse_config({"gateway": {"jwt_secret": ""}}).gateway.jwt_secret is None
+    assert parse_config({"gateway": {"trusted_proxies": ["10.0.0.0/8", "::1"]}}).gateway.trusted_proxies
+    for bad in ({"trusted_proxies": ["10.0.0.0/33"]}, {"cors_origins": ["*"]}, {"outbound_allow": ["x"]}):
+        with pytest.raises(ConfigError):
+            parse_config({"gateway": bad})

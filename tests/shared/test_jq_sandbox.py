@@ -12,7 +12,7 @@ import pytest
 from shared.jq_sandbox import JqBusy, JqError, JqSandbox, JqTimeout, check_syntax
 from tests.support.broker import wait_for
 
-SECRET = "s3cr3t-jwt-0123456789abcdef"
+SECRET = "s3cr3t-jwt-0123456789abcdef-fedcba9876"
 DOC = {"loadpoints": [{"mode": "pv"}], "pvPower": 5000}
 
 # Every way we know of to reach outside the document. None may yield (or fail with) the secret.
