@@ -122,7 +122,7 @@ def health_problems(ctx: GatewayContext, now: datetime) -> list[str]:
             if service != OWNER:
                 problems.append(f"{service} is offline")
             continue
-        reported = [*getattr(status, "problems", ()), *([status.error] if status.error else [])]
+        reported = [*status.problems, *([status.error] if status.error else [])]
         problems.extend(f"{service}: {problem}" for problem in reported)
     return problems
 
