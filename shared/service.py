@@ -99,7 +99,7 @@ async def _serve(name: str, main: ServiceMain, config: Config) -> int:
 def run_service(name: str, main: ServiceMain, config: Config) -> None:
     """Configure logging and run one service in this process until SIGINT/SIGTERM (exit 0) or until a part
     of it gives up (exit :data:`EXIT_WEDGED`, so that the supervisor restarts it)."""
-    configure_logging(config.log.level, config.log.format)
+    configure_logging(config.log.level, config.log.format, service=name)
     code = asyncio.run(_serve(name, main, config))
     if code:
         sys.exit(code)

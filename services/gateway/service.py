@@ -123,7 +123,7 @@ async def serve_until(server: uvicorn.Server, *events: asyncio.Event) -> None:
 
 async def run(config: Config, stop: asyncio.Event) -> None:
     recent = RecentLines()
-    configure_logging(config.log.level, config.log.format, recent=recent)
+    configure_logging(config.log.level, config.log.format, recent=recent, service=SERVICE)
     log = get_logger(SERVICE)
     # Persistent session: the broker queues QoS 1 events (sessions, command logs) while we are down.
     bus = Bus(config.mqtt, SERVICE, persistent=True)
