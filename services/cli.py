@@ -55,7 +55,32 @@ def _health_command(args: argparse.Namespace) -> int:
     return 0 if online else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _mqtt_acl_command(args: argparse.Namespace) -> int:
+    from services.deployment import acl_text
+
+    text = acl_text(args.topic, args.internal, args.ha_prefix)
+    if args.write:
+        Path(args.write).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _mqtt_passwords_command(args: argparse.Namespace) -> int:
+    """Create (or complete) the broker's password file and the matching ``.env`` for ``docker compose``."""
+    from services.deployment import password_env, prepare_credentials
+
+    credentials = prepare_credentials(Path(args.env), Path(args.passwd))
+    for user in credentials.passwords:
+        state = "new password" if user in credentials.created else "kept"
+        print(f"{user:<17} {password_env(user):<33} {state}")
+    print(f"wrote {args.passwd} (hashes) and {args.env} (passwords, mode 0600)")
+    return 0
+
+
+def build_parser(*, gateway_commands: bool = True) -> argparse.ArgumentParser:
+    """The CLI; without ``gateway_commands`` it skips importing the gateway (FastAPI), which the services'
+    own commands and the container health checks (run every 15 s) do not need."""
     from services.registry import CENTRE_SERVICES, SERVICES
 
     parser = argparse.ArgumentParser(prog="chargebus", description="Solar and tariff-aware EV charging.")
@@ -88,14 +113,47 @@ def build_parser() -> argparse.ArgumentParser:
     docs = commands.add_parser("docs", help="print the generated MQTT topic reference")
     docs.set_defaults(handler=_docs_command)
 
-    from services.gateway.commands import register as register_gateway_commands
+    acl = commands.add_parser("mqtt-acl", help="print the broker ACL generated from the schema's owners")
+    acl.add_argument("--topic", default="evcc", help="root of the evcc tree")
+    acl.add_argument("--internal", default="chargebus", help="root of the internal tree")
+    acl.add_argument("--ha-prefix", default="homeassistant", help="Home Assistant's discovery prefix")
+    acl.add_argument("--write", metavar="FILE", help="write it to FILE instead (e.g. mosquitto/acl)")
+    acl.set_defaults(handler=_mqtt_acl_command)
 
-    register_gateway_commands(commands)  # password, fleet-client
+    passwords = commands.add_parser(
+        "mqtt-passwords", help="create the broker's passwd file and a matching .env for docker compose"
+    )
+    passwords.add_argument("--env", default=".env", help="the .env file compose reads (default .env)")
+    passwords.add_argument("--passwd", default="mosquitto/passwd", help="mosquitto's password file")
+    passwords.set_defaults(handler=_mqtt_passwords_command)
+
+    if gateway_commands:
+        from services.gateway.commands import register as register_gateway_commands
+
+        register_gateway_commands(commands)  # password, fleet-client
     return parser
 
 
+def _own_command(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` names one of this module's commands (so the gateway's need not be loaded)."""
+    from services.registry import CENTRE_SERVICES, SERVICES
+
+    own = {
+        "demo",
+        "check-config",
+        "health",
+        "docs",
+        "mqtt-acl",
+        "mqtt-passwords",
+        *SERVICES,
+        *CENTRE_SERVICES,
+    }
+    return bool(argv) and argv[0] in own
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(gateway_commands=not _own_command(arguments)).parse_args(arguments)
     try:
         code = int(args.handler(args) or 0)
     except ConfigError as error:
