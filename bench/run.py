@@ -17,6 +17,8 @@ BENCHMARKS = [
     "bench.devices",
     "bench.ocpp",
     "bench.optimizer_reaction",
+    "bench.depot",
+    "bench.calm",
     "bench.reaction",
     "bench.state_throughput",
     "bench.web",

@@ -299,12 +299,13 @@ class Settling:
     """Since when the readings have been waited for: the later of the last settled snapshot and the latest
     change commanded to any charger (None: neither yet, as after a start)."""
     longest_timeout: timedelta
+    timeouts: Mapping[int, timedelta]
 
     def calm(
         self, config: Config, lp_id: int, status: ChargerStatus | None, last: Commanded | None, now: datetime
     ) -> Calm:
         """Settled PV control's facts for one loadpoint: settled, or the wait for it has been long enough."""
-        timeout = settle_timeout(config, lp_id)
+        timeout = self.timeouts[lp_id]
         waited = self.quiet_since is None or now - self.quiet_since >= timeout
         lp_config = config.loadpoints[lp_id - 1]
         control = config.optimizer.control
@@ -329,6 +330,7 @@ def _settling(inputs: CycleInputs, memory: CycleMemory) -> Settling:
     chargers_shown = True
     since: datetime | None = None
     last_change: datetime | None = None
+    timeouts = {i: settle_timeout(config, i) for i in inputs.settings.loadpoints}
     for lp_id in inputs.settings.loadpoints:
         remembered = memory.loadpoint(lp_id)
         commanded = remembered.commanded
@@ -340,15 +342,14 @@ def _settling(inputs: CycleInputs, memory: CycleMemory) -> Settling:
                 previous = snapshot.previous_chargers.get(lp_id)
                 shown = charger_shows(commanded, status, previous, tolerance)
             if shown is None:
-                chargers_shown = chargers_shown and now - commanded.at >= settle_timeout(config, lp_id)
+                chargers_shown = chargers_shown and now - commanded.at >= timeouts[lp_id]
             else:
                 since = shown if since is None else max(since, shown)
         shown_at[lp_id] = shown
     settled = chargers_shown and site_settled(config, snapshot, since, tolerance)
-    timeouts = [settle_timeout(config, i) for i in inputs.settings.loadpoints]
-    longest = max(timeouts, default=timedelta(seconds=config.optimizer.control.settle_timeout_s))
+    longest = max(timeouts.values(), default=timedelta(seconds=config.optimizer.control.settle_timeout_s))
     quiet = [t for t in (memory.settled_at, last_change) if t is not None]
-    return Settling(shown_at, settled, max(quiet) if quiet else None, longest)
+    return Settling(shown_at, settled, max(quiet) if quiet else None, longest, timeouts)
 
 
 def _limit_state(config: Config, limits: SiteLimits, peak_active: bool, now: datetime) -> dict[str, object]:
@@ -584,10 +585,10 @@ def run_cycle(inputs: CycleInputs, memory: CycleMemory) -> CycleResult:
             vehicle_reading=snapshot.vehicles.get(lp.vehicle) if lp.vehicle else None,
         )
         remembered = memory.loadpoint(lp_id)
+        commanded = remembered.commanded
         # A depot's loadpoints mostly stay as they were: build the state model only when its facts changed.
         state = remembered.state if remembered.view == view and remembered.state is not None else None
         lp_states[lp_id] = state or loadpoint_state(view)
-        commanded = memory.loadpoint(lp_id).commanded
         shown_at = settling.shown_at.get(lp_id)
         # No command before the charger's status is known: after a restart a blind "disabled" would
         # interrupt a charge that the next status would have let run on.
