@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -18,6 +17,7 @@ import yaml
 
 from services.demo import demo_config_data
 from tests.support.broker import free_port
+from tests.support.gateway_part import stop_process
 
 ROOT = Path(__file__).parents[2]
 
@@ -153,11 +153,5 @@ def running_demo(tmp_path: Path, config: dict[str, Any] | None = None) -> Iterat
     try:
         yield stack
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, timeout=30)
         log.close()

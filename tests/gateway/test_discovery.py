@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
 from services.gateway.discovery import DiscoveryPublisher
-from services.gateway.service import wire_bus
-from services.gateway.state_store import StateStore
 from shared.bus import Bus
 from shared.config import MqttSettings
 from shared.config_integrations import HomeAssistantSettings
 from shared.state import LoadpointState, SiteState, VehicleState
+from tests.support.gateway_part import running_part
 from tests.support.ha_discovery import validate
 from tests.support.probe import Probe
 from tests.support.tree import publish_as_owners
@@ -26,21 +23,8 @@ def ha_settings(settings: MqttSettings) -> HomeAssistantSettings:
     return HomeAssistantSettings(discovery=True, node_id="test", prefix=settings.topic.split("/")[0] + "/ha")
 
 
-@contextlib.asynccontextmanager
-async def publisher(settings: MqttSettings) -> AsyncIterator[DiscoveryPublisher]:
-    bus = Bus(settings, "gateway")
-    store = StateStore(bus.state_root)
-    wire_bus(bus, store, None)
-    discovery = DiscoveryPublisher(ha_settings(settings), bus, store)
-    discovery.attach()
-    stop = asyncio.Event()
-    async with bus:
-        task = asyncio.create_task(discovery.run(stop))
-        try:
-            yield discovery
-        finally:
-            stop.set()
-            await task
+def publisher(settings: MqttSettings) -> contextlib.AbstractAsyncContextManager[DiscoveryPublisher]:
+    return running_part(settings, lambda bus, store: DiscoveryPublisher(ha_settings(settings), bus, store))
 
 
 @pytest.fixture

@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 from pydantic import ValidationError
 
 from services.gateway.notify.events import EventDetector, LoadpointFacts
 from services.gateway.notify.notifier import Notifier
-from services.gateway.service import wire_bus
-from services.gateway.state_store import StateStore
 from shared.bus import Bus
 from shared.config import MqttSettings
 from shared.config_integrations import NotifySettings, NotifyTemplate
@@ -21,6 +19,7 @@ from shared.messages import ServiceStatus
 from shared.state import LoadpointState, SiteState
 from shared.templating import Template, TemplateError
 from tests.integrations.conftest import Received, Receiver, start_receiver
+from tests.support.gateway_part import running_part
 from tests.support.tree import publish_as_owners
 
 
@@ -108,21 +107,10 @@ def receiver() -> Iterator[Receiver]:
     server.server.shutdown()
 
 
-@contextlib.asynccontextmanager
-async def notifier(mqtt: MqttSettings, settings: NotifySettings) -> AsyncIterator[Notifier]:
-    bus = Bus(mqtt, "gateway")
-    store = StateStore(bus.state_root)
-    wire_bus(bus, store, None)
-    notify = Notifier(settings, bus, store)
-    notify.attach()
-    stop = asyncio.Event()
-    async with bus:
-        task = asyncio.create_task(notify.run(stop))
-        try:
-            yield notify
-        finally:
-            stop.set()
-            await task
+def notifier(
+    mqtt: MqttSettings, settings: NotifySettings
+) -> contextlib.AbstractAsyncContextManager[Notifier]:
+    return running_part(mqtt, lambda bus, store: Notifier(settings, bus, store))
 
 
 async def test_delivered_to_ntfy_and_a_json_webhook(mqtt_settings: MqttSettings, receiver: Receiver) -> None:

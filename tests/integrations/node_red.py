@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.broker import free_port
+from tests.support.gateway_part import stop_process
 
 VERSION = "4"
 HOME = Path(os.environ.get("CHARGEBUS_NODE_RED_DIR", Path.home() / ".cache" / "chargebus" / "node-red"))
@@ -80,10 +80,5 @@ def running_node_red(user_dir: Path) -> Iterator[NodeRed]:
                 time.sleep(0.1)
         yield NodeRed(url, user_dir)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=15)
         log.close()
