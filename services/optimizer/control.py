@@ -225,11 +225,12 @@ class Decision:
     """Phases to switch to (1 or 3), 0 = leave as they are."""
     reason: CommandReason
     timers: Timers
-    case: str
-    """Which rule of the decision order matched (for logs and tests)."""
+    case: str = field(compare=False)
+    """Which rule of the decision order matched (for logs and tests; how it was decided, not what — two
+    decisions to do the same are equal)."""
     pv_remaining_s: int = 0
     phase_remaining_s: int = 0
-    safety: bool = False
+    safety: bool = field(default=False, compare=False)
     """A safety limit (circuit, §14a dimming, peak shaving) lowered the current: it goes out at once."""
 
     def expected_power_w(self, voltage_v: float, phases: int) -> float:
