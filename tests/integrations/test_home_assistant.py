@@ -104,3 +104,13 @@ async def test_a_command_from_home_assistant_changes_the_setting(live: Live) -> 
         await probe.publish(mode["cmd_t"].replace("~", base), before)
         await probe.publish(current["cmd_t"].replace("~", base), "16")
         await probe.wait_state("loadpoints/1/maxCurrent", lambda v: v == "16")
+
+        # the phases select exists only where the charger can switch, and then the setter takes every option
+        phases_config = probe.values.get("homeassistant/select/chargebus_demo_lp1_phases_configured/config")
+        assert bool(phases_config) == (probe.values.get("evcc/loadpoints/1/chargerPhases1p3p") == "true")
+        if phases_config:
+            phases = json.loads(phases_config)
+            configured = await probe.wait_state("loadpoints/1/phasesConfigured", bool)
+            for option in [*phases["ops"], configured]:
+                await probe.publish(phases["cmd_t"].replace("~", base), option)
+                await probe.wait_state("loadpoints/1/phasesConfigured", option.__eq__)
