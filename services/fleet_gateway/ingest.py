@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from services.fleet_gateway.topics import FleetTopics
@@ -165,7 +166,11 @@ class LiveIngest:
         now = self.clock()
         with Session(self.engine) as db:
             for site_id, manifest in batch.manifests.items():
-                register_site(db, manifest, now, self.topics.central_root(site_id))
+                try:
+                    with db.begin_nested():  # another instance may register the same new site right now
+                        register_site(db, manifest, now, self.topics.central_root(site_id))
+                except IntegrityError:
+                    self.log.info("site registered by another instance meanwhile", site=site_id)
             db.flush()
             if batch.loadpoints:
                 rows = [
@@ -214,7 +219,11 @@ class LiveIngest:
             try:
                 await self.flush()
             except Exception as error:
-                self.log.warning("live state not written; retrying", error=str(error).splitlines()[0])
+                self.log.warning(
+                    "live state not written; retrying",
+                    error_type=type(error).__name__,
+                    error=str(getattr(error, "orig", None) or error).splitlines()[0],
+                )
                 _merge_back(self, pending)
                 await _sleep(stop, min(5.0, interval_s * 20))
                 continue

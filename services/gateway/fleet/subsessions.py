@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, text
+from sqlalchemy import exists, func, text
 from sqlmodel import Session, col, select
 
 from services.gateway.fleet.context import FleetContext
@@ -172,21 +172,20 @@ def _new_sessions(db: Session, events: SubSessionEvents, now: datetime) -> int:
 def _unplugged(db: Session) -> None:
     """Flag the open sessions whose charger reported a disconnect (status A) after they began."""
     mark = _mark(db, "charger_status_logs")
-    logs = db.exec(
+    newest = db.exec(select(func.max(ChargerStatusLog.id))).one()
+    disconnects = db.exec(
         select(ChargerStatusLog)
         .where(col(ChargerStatusLog.id) > mark.value - WINDOW)
+        .where(ChargerStatusLog.status == "A")
         .order_by(col(ChargerStatusLog.id))
-        .limit(5000)
     ).all()
-    for log in logs:
-        mark.value = max(mark.value, log.id or 0)
-        if log.status != "A":
-            continue
+    for log in disconnects:
         when = from_db_time(log.timestamp)
         for cs in db.exec(_open_sessions_at(db, log.site_id, log.loadpoint)).all():
             if when is not None and utc(cs.start) <= when:
                 cs.unplugged_at = when
                 db.add(cs)
+    mark.value = max(mark.value, newest or 0)
     db.add(mark)
 
 
