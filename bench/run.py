@@ -21,6 +21,7 @@ BENCHMARKS = [
     "bench.calm",
     "bench.reaction",
     "bench.state_throughput",
+    "bench.fleet",
     "bench.web",
 ]
 

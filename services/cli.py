@@ -20,6 +20,12 @@ def _service_command(name: str, args: argparse.Namespace) -> int:
 
 
 def _demo_command(args: argparse.Namespace) -> int:
+    if args.sites:
+        from services.demo_fleet import run_fleet_demo
+
+        return run_fleet_demo(
+            args.sites, args.config, Path(args.data), args.port, args.broker_port, args.fleet_database
+        )
     from services.demo import run_demo
 
     return run_demo(
@@ -93,6 +99,10 @@ def build_parser(*, gateway_commands: bool = True) -> argparse.ArgumentParser:
     demo.add_argument(
         "--broker-port", type=int, default=None, help="embedded broker port (default 1883, or free)"
     )
+    demo.add_argument(
+        "--sites", type=int, default=0, help="a fleet: this many homes and the fleet gateway on 7070 (/v2)"
+    )
+    demo.add_argument("--fleet-database", help="with --sites: the fleet gateway's database URL (PostgreSQL)")
     demo.set_defaults(handler=_demo_command)
 
     for name in (*SERVICES, *CENTRE_SERVICES):

@@ -141,6 +141,9 @@ class SiteConfig(Strict):
     """The site's id in a fleet. When set, its trees live under ``sites/<id>/evcc`` and
     ``sites/<id>/chargebus`` (unless ``mqtt.topic``/``mqtt.internal`` say otherwise) and its MQTT client ids
     carry it, so many sites can share a broker (DESIGN §7)."""
+    owner: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    """The e-mail of the site's owner: a fleet gateway gives every site with the same owner one user, so
+    an owner of several homes sees them all (unset: each site gets an owner of its own)."""
     title: str = "Home"
     grid: str | None = None
     """Name of the grid meter."""

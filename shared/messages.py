@@ -432,6 +432,8 @@ class SiteManifest(Message):
 
     site_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
     title: str = Field(default="", max_length=200)
+    owner_email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    """``site.owner``: sites with the same owner share one fleet user."""
     timezone: str = Field(default="UTC", max_length=64)
     currency: str = Field(default="EUR", max_length=8)
     state_root: str = Field(min_length=1, max_length=200)

@@ -164,15 +164,17 @@ def health(centre: Centre) -> tuple[int, dict[str, Any]]:
     problems: list[str] = []
     if not centre.bus.connected.is_set():
         problems.append("not connected to the broker")
+    sites = 0
     try:
         with centre.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+            sites = int(conn.execute(text("SELECT count(*) FROM fleet_sites")).scalar() or 0)
     except Exception as error:
         problems.append(f"database: {str(error).splitlines()[0]}")
     body = {
         "instance": centre.instance,
         "healthy": not problems,
         "problems": problems,
+        "sites": sites,
         "received": centre.ingest.received,
         "written": centre.ingest.written,
         "events": centre.writer.handled,

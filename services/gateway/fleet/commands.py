@@ -58,18 +58,19 @@ def _open(config: Config) -> Engine:
 
 
 def _site_for(db: Session, config: Config, wanted: str | None) -> FleetSite | str:
-    """The site ``--owner`` means: the one named, the config's own, or the only one there is."""
+    """The site ``--owner`` means: the one named, the config's own, or any when they all have one owner
+    (a fleet gateway whose sites belong to one person)."""
     if wanted:
         return db.get(FleetSite, wanted) or f"unknown site {wanted!r}"
     own = db.get(FleetSite, config.site_id)
     if own is not None:
         return own
     every = sites_of(db, None)
-    if len(every) == 1:
+    if len({site.owner_id for site in every}) == 1:
         return every[0]
     if not every:
         return "no site has been registered yet (start its gateway, or give a site config)"
-    return "several sites: choose one with --site (chargebus fleet-client create --owner --site ID)"
+    return "the sites have several owners: choose one with --site (fleet-client create --owner --site ID)"
 
 
 def _create(args: argparse.Namespace) -> int:

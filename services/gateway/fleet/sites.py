@@ -71,6 +71,7 @@ def manifest_from_config(config: Config) -> SiteManifest:
     return SiteManifest(
         site_id=config.site_id,
         title=config.site.title,
+        owner_email=config.site.owner,
         timezone=config.site.timezone,
         currency=config.tariffs.currency,
         state_root=config.mqtt.topic,
@@ -86,7 +87,18 @@ def manifest_of(site: FleetSite) -> SiteManifest:
 
 
 def _owner_for_new_site(db: Session, site: SiteManifest, now: datetime) -> FleetUser:
-    """The first site adopts the owner of the single-site days; every other site gets its own owner."""
+    """The user of the site's owner e-mail (created on first use); without one the first site adopts the
+    owner of the single-site days and every other site gets an owner of its own."""
+    if site.owner_email:
+        known = db.exec(
+            select(FleetUser).where(FleetUser.email == site.owner_email).order_by(col(FleetUser.joined_at))
+        ).first()
+        if known is not None:
+            return known
+        user = FleetUser(id=new_id("user", now), email=site.owner_email, joined_at=now)
+        db.add(user)
+        db.flush()
+        return user
     owned = select(FleetSite.owner_id)
     legacy = db.exec(
         select(FleetUser).where(col(FleetUser.is_site_owner).is_(True)).where(col(FleetUser.id).not_in(owned))
