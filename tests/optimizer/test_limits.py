@@ -4,12 +4,13 @@ published and mirrored into every command's ceiling."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.optimizer.commands import Commanded
-from services.optimizer.control import Calm, Decision, Timers
+from services.optimizer.control import Calm, Decision, LoadpointInputs, Timers, decide, scale_phases
 from services.optimizer.cycle import CycleInputs, CycleMemory, CycleResult, run_cycle
 from services.optimizer.limits import (
     DIMMING,
@@ -23,7 +24,7 @@ from services.optimizer.limits import (
     measure_circuits,
 )
 from services.optimizer.peak import PeakWindow, advance, allowed_import_w, average_w, window_start
-from services.optimizer.settings import Settings, SiteSettings, default_settings
+from services.optimizer.settings import LoadpointSettings, Settings, SiteSettings, default_settings
 from services.optimizer.snapshot import Snapshot
 from shared.config import Config, parse_config
 from shared.messages import ChargerStatus, ChargeStatus, CommandReason, MeterReading, MeterUsage, Signal
@@ -349,3 +350,25 @@ def test_peak_shaving_window_keeps_its_start_between_readings_microseconds_apart
     for micro in range(0, 1_000_000, 137_111):
         window = advance(window, 4000, NOW + timedelta(microseconds=micro), 900)
     assert window is not None and window.import_wh == pytest.approx(4000 * 0.959777 / 3600, rel=1e-3)
+
+
+def test_circuit_fast_charging_stays_on_one_phase_when_three_do_not_fit() -> None:
+    lp = LoadpointSettings(mode=ChargeMode.NOW, phases_configured=0)
+    switchable = LoadpointInputs(
+        id=1, connected=True, switchable=True, phases_active=1, three_phase_room_a=4.0
+    )
+    assert decide(lp, switchable, None, Timers(), NOW).phases == 0  # stays on its one phase
+    roomy = LoadpointInputs(id=1, connected=True, switchable=True, phases_active=1, three_phase_room_a=20.0)
+    assert decide(lp, roomy, None, Timers(), NOW).phases == 3
+
+
+def test_circuit_phase_switching_does_not_scale_up_into_a_full_circuit() -> None:
+    lp = LoadpointSettings(mode=ChargeMode.PV, phases_configured=0)
+    on_one = LoadpointInputs(
+        id=1, connected=True, enabled=True, charging=True, switchable=True, phases_active=1
+    )
+    surplus = -3 * 10 * V  # enough for 10 A on three phases
+    assert scale_phases(lp, on_one, surplus, 10.0, 1, Timers(), NOW)[1].phase_action.value == "scale3p"
+    full = replace(on_one, three_phase_room_a=5.0)
+    switch, timers = scale_phases(lp, full, surplus, 10.0, 1, Timers(), NOW)
+    assert switch == 0 and timers.phase_action.value == "inactive"
