@@ -29,6 +29,7 @@ from services.gateway.middleware import (
     StateResponder,
     plain_state_read,
 )
+from services.gateway.openapi_doc import install_openapi
 from services.gateway.web.routes import install_web
 from shared import __version__
 
@@ -96,6 +97,7 @@ def create_app(ctx: GatewayContext) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    install_openapi(app)
     install_error_handlers(app, problem_prefixes=(FLEET_PREFIX,))
     install_layers(app, ctx)
     app.state_responder = routes_state.state_responder(ctx)

@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.gateway.openapi_doc import MethodTable
 from services.gateway.responses import EvccJSONResponse
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -145,9 +146,14 @@ def problem_response(error: ApiError) -> Response:
 def install_error_handlers(app: FastAPI, problem_prefixes: Sequence[str] = ("/v2",)) -> None:
     """Render errors as problems below ``problem_prefixes`` and as evcc errors everywhere else."""
 
+    methods = MethodTable(app.openapi)
+
     def on_error(request: Request, error: Exception) -> Response:
         api_error = as_api_error(error)
         path = request.url.path
+        if api_error.status == 405 and (allowed := methods.allowed(path)):
+            # every method the path has, not only the first matching route's
+            api_error.headers["Allow"] = ", ".join(sorted(allowed))
         if any(path == p or path.startswith(p + "/") for p in problem_prefixes):
             return problem_response(api_error)
         return evcc_response(api_error)

@@ -107,18 +107,25 @@ def _with_cookie(request: Request, response: Response, ctx: GatewayContext) -> R
     return response
 
 
-@router.post("/auth/login", operation_id="login", tags=["auth"], openapi_extra={"requestBody": _LOGIN_BODY})
+@router.post(
+    "/auth/login",
+    operation_id="login",
+    tags=["auth"],
+    response_class=Response,
+    openapi_extra={"requestBody": _LOGIN_BODY},
+)
 async def login(request: Request, ctx: Ctx) -> Response:
     """Check the admin password; on success set the ``auth`` cookie (JWT, 90 days). Throttled per client;
     as long to answer with a password set or not, right or wrong."""
     _check_throttle(request, ctx)
-    password = _string_field(await _json_body(request), "password")
+    body = await _json_body(request)
+    password = _string_field(body, "password") if "password" in body else ""  # none: a wrong one
     if not await _verify(request, ctx, password):
         raise ApiError(401, "Invalid password")
     return _with_cookie(request, Response(status_code=200), ctx)
 
 
-@router.post("/auth/logout", operation_id="logout", tags=["auth"])
+@router.post("/auth/logout", operation_id="logout", tags=["auth"], response_class=Response)
 def logout(request: Request) -> Response:
     """Replace the ``auth`` cookie with an empty one (as evcc does)."""
     return Response(status_code=200, headers={"set-cookie": logout_cookie(secure=_secure(request))})
@@ -128,6 +135,8 @@ def logout(request: Request) -> Response:
     "/auth/password",
     operation_id="changePassword",
     tags=["auth"],
+    response_class=Response,
+    responses={201: {"description": "First set, logged in"}, 202: {"description": "Changed"}},
     openapi_extra={"requestBody": _PASSWORD_BODY},
 )
 async def change_password(request: Request, ctx: Ctx) -> Response:
@@ -150,7 +159,13 @@ async def change_password(request: Request, ctx: Ctx) -> Response:
     return Response(status_code=202)
 
 
-@router.get("/auth/status", operation_id="getAuthStatus", tags=["auth"], response_model=None)
+@router.get(
+    "/auth/status",
+    operation_id="getAuthStatus",
+    tags=["auth"],
+    response_model=None,
+    response_class=PlainTextResponse,
+)
 def auth_status(ctx: Ctx, is_signed_in: SignedIn) -> Response:
     """``true``/``false`` (logged in or not); ``false`` while no admin password is configured — nobody can
     be logged in yet, and clients (ha-evcc, Node-RED flows) must not fail on evcc's 501 for that."""

@@ -5,6 +5,7 @@ CSV, edit vehicle/loadpoint/odometer, delete. Sessions themselves are written fr
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,6 +31,7 @@ from shared.db import ChargingSession, session_scope
 router = APIRouter()
 EDITABLE = {"vehicle": str, "loadpoint": str, "odometer": float}
 MAX_TEXT = 255
+WHOLE = re.compile(r"-?[0-9]{1,9}")
 
 _UPDATE_BODY = {
     "required": True,
@@ -55,11 +57,17 @@ def site_zone(ctx: GatewayContext) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def _int_param(name: str, raw: str | None, low: int, high: int) -> int | None:
+def _int_param(name: str, raw: str | None, low: int | None = None, high: int | None = None) -> int | None:
+    """An optional whole-number query parameter (sign allowed, at most 9 digits), within low..high."""
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ApiError(400, f"invalid {name} {raw!r}: expected a whole number {low}..{high}")
+    if (
+        not WHOLE.fullmatch(raw)
+        or (low is not None and int(raw) < low)
+        or (high is not None and int(raw) > high)
+    ):
+        bounds = f" {low}..{high}" if low is not None else ""
+        raise ApiError(400, f"invalid {name} {raw[:32]!r}: expected a whole number{bounds}")
     return int(raw)
 
 
@@ -91,10 +99,10 @@ async def get_sessions(
     accept_language: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Sessions with ≥ 0.05 kWh, newest first; ``format=csv`` downloads them, ``format=json`` as a file."""
-    year_value = _int_param("year", year, 1, 9999)
+    year_value = _int_param("year", year)  # any year: one without sessions lists none
     month_value = _int_param("month", month, 1, 12)
-    if month_value is not None and year_value is None:
-        raise ApiError(400, "the month filter needs a year")
+    if year_value is None:
+        month_value = None  # as evcc: the month filters only within a year
     if format not in (None, "", "json", "csv"):
         raise ApiError(400, f"invalid format {format!r}: expected json or csv")
     rows = await run_in_threadpool(list_sessions, ctx, year_value, month_value)
@@ -119,11 +127,10 @@ async def get_sessions(
 def _edits(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "invalid body: expected a JSON object")
-    unknown = set(body) - set(EDITABLE)
-    if unknown:
-        raise ApiError(400, f"invalid body: unknown field(s) {', '.join(sorted(unknown))}")
     edits: dict[str, Any] = {}
     for name, value in body.items():
+        if name not in EDITABLE:  # as evcc: other fields are ignored, never stored
+            continue
         if value is None:
             edits[name] = None
         elif EDITABLE[name] is float:

@@ -127,7 +127,13 @@ def health_problems(ctx: GatewayContext, now: datetime) -> list[str]:
     return problems
 
 
-@router.get("/health", operation_id="healthCheck", tags=["general"], response_model=None)
+@router.get(
+    "/health",
+    operation_id="healthCheck",
+    tags=["general"],
+    response_model=None,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string", "example": "OK"}}}}},
+)
 async def health(ctx: Ctx) -> Response:
     """200 ``OK`` when everything runs as it should, else 503 with every reason."""
     problems = health_problems(ctx, datetime.now(UTC))

@@ -108,6 +108,22 @@ UNSET_TIME = "0001-01-01T00:00:00Z"
 """evcc's zero time: ``finished`` while a session is still open (the spec's Timestamp is never null)."""
 
 
+NOT_NULL = frozenset(
+    {
+        "loadpoint",
+        "vehicle",
+        "chargedEnergy",
+        "chargeDuration",
+        "solarPercentage",
+        "price",
+        "pricePerKWh",
+        "co2PerKWh",
+    }
+)
+"""Keys the spec's session schema has no ``null`` for: left out when there is no value (a client sees
+"unknown" either way; ``null`` would break the schema)."""
+
+
 def session_json(row: ChargingSession, zone: tzinfo) -> dict[str, Any]:
     """evcc's JSON keys; times RFC 3339 in local time, duration in ns, odometer to 0.1 km."""
     out: dict[str, Any] = {"id": row.id}
@@ -118,6 +134,8 @@ def session_json(row: ChargingSession, zone: tzinfo) -> dict[str, Any]:
             value = moment.isoformat() if moment is not None else UNSET_TIME
         elif column.attr == "odometer" and value is not None:
             value = round(value, 1)
+        if value is None and column.json in NOT_NULL:
+            continue
         out[column.json] = value
     return out
 

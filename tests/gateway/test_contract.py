@@ -51,19 +51,45 @@ async def test_served_openapi_covers_every_reference_operation(gateway: RunningG
 async def test_schemathesis_finds_no_server_error_and_no_spec_violation(
     gateway: RunningGateway, config: Config, tmp_path: Path
 ) -> None:
+    """Two runs on a healthy, fully set-up home (the real optimizer answering, fresh state, admin password
+    set): the reference spec's operations — no server error, status codes, content types, headers
+    (the logout cookie), bodies as the reference says, protected operations refusing without a session —;
+    and every /api operation of the app's own /openapi.json, where no undocumented 4xx is let through."""
     reference_spec()
-    # A healthy, fully set-up home: the real optimizer answering, fresh state, admin password set.
     async with real_optimizer(config, tmp_path):
         await gateway.store.wait_for(
-            lambda s: s.service_online("optimizer") is True and s.updated() is not None, timeout=15
+            lambda s: s.service_online("optimizer") is True and s.snapshot().ready, timeout=15
         )
         await gateway.client.put("/api/auth/password", json={"new": "fuzz-admin"})
         schema = schemathesis.openapi.from_path(str(SPEC))
         calls, failures = await asyncio.to_thread(
             fuzz_operations, schema, gateway.base_url + "/api", checks=SPEC_CONFORMANCE, max_examples=8
         )
-    assert calls > 54
+        document = (await gateway.client.get("/openapi.json")).json()
+        own = schemathesis.openapi.from_dict(document).include(path_regex="^/api/")
+        own_calls, own_failures = await asyncio.to_thread(
+            fuzz_operations, own, gateway.base_url, checks=SPEC_CONFORMANCE, max_examples=3,
+            undocumented_4xx=False,
+        )  # fmt: skip
+    assert calls > 54 and own_calls > 54
     assert failures == [], "\n".join(failures)
+    assert own_failures == [], "\n".join(own_failures)
+
+
+async def test_405_names_every_method_of_the_path(gateway: RunningGateway) -> None:
+    """A method a path does not have is 405 with an Allow header listing all the methods it has."""
+    spec = reference_spec()
+    wrong = []
+    for path, item in spec["paths"].items():
+        declared = {m.upper() for m in item if m in METHODS}
+        missing = sorted(set(m.upper() for m in METHODS) - declared)
+        url = "/api" + path.replace("{id}", "1").replace("{name}", "ev1")
+        url = "/".join("x" if part.startswith("{") else part for part in url.split("/"))
+        response = await gateway.client.request(missing[0], url)
+        allowed = {m.strip() for m in response.headers.get("allow", "").split(",") if m.strip()}
+        if response.status_code != 405 or not declared <= allowed:
+            wrong.append((missing[0], path, response.status_code, sorted(allowed)))
+    assert wrong == []
 
 
 def test_docs_setter_table_is_generated_from_the_code() -> None:

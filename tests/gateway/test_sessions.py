@@ -8,8 +8,10 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import jsonschema
 import pytest
 from sqlalchemy import text
 from sqlmodel import Session, select
@@ -22,6 +24,7 @@ from shared.db import ChargerStatusLog, ChargingSession, CommandLog, make_engine
 from shared.messages import ChargerStatusChanged, ChargeStatus, CommandApplied, CommandReason, SessionEvent
 from shared.state import StatisticsPeriod
 from tests.gateway.conftest import publish_complete_tree, running_gateway
+from tests.gateway.test_contract import reference_spec
 from tests.support.probe import Probe
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -108,9 +111,28 @@ async def test_an_open_session_says_finished_at_evccs_zero_time(config: Config, 
         open_session = session_event("updated", "open", meter_start_kwh=5.0, charged_kwh=1.5)
         await publish(probe, config, "session", open_session.model_dump_json())
         await gw.ctx.writer.wait_handled(1)
-        (row,) = (await gw.client.get("/api/sessions")).json()["result"]
+        body = (await gw.client.get("/api/sessions")).json()
+        (row,) = body["result"]
         assert row["chargedEnergy"] == 1.5
         assert row["finished"] == "0001-01-01T00:00:00Z"  # evcc's zero time; the spec's Timestamp is no null
+        assert "co2PerKWh" not in row and "price" not in row  # unknown: left out, the spec has no null
+        assert row["odometer"] is None  # the spec's nullable keys stay
+        reference = reference_spec()  # and the whole body is valid against the reference's schema
+        jsonschema.validate(body["result"], json_schema(reference, "ChargingSessions"))
+
+
+def json_schema(spec: dict[str, Any], name: str) -> dict[str, Any]:
+    """An OpenAPI 3.0 component as JSON Schema (``nullable`` → a ``null`` type), its references resolvable."""
+
+    def convert(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {key: convert(value) for key, value in node.items() if key != "nullable"}
+            if node.get("nullable") and "type" in out:
+                out["type"] = [out["type"], "null"]
+            return out
+        return [convert(item) for item in node] if isinstance(node, list) else node
+
+    return {"$ref": f"#/components/schemas/{name}", "components": convert(spec["components"])}
 
 
 async def test_filters_csv_in_english_and_german(config: Config, probe: Probe, db_url: str) -> None:
@@ -166,9 +188,12 @@ async def test_filters_csv_in_english_and_german(config: Config, probe: Probe, d
         )
         assert english_by_lang.content.decode("utf-8-sig").startswith("Created")
 
-        for bad in ({"month": "3"}, {"year": "x"}, {"year": "2025", "month": "13"}, {"format": "pdf"}):
+        for bad in ({"month": "13"}, {"year": "x"}, {"year": "2025", "month": "0"}, {"format": "pdf"}):
             response = await gw.client.get("/api/sessions", params=bad)
             assert response.status_code == 400 and "error" in response.json()
+        for spec_valid in ({"month": "3"}, {"year": "-5"}, {"year": "0"}):  # as evcc: no error
+            assert (await gw.client.get("/api/sessions", params=spec_valid)).status_code == 200
+        assert (await gw.client.get("/api/sessions", params={"year": "1999"})).json() == {"result": []}
 
 
 async def test_edit_and_delete_session(config: Config, probe: Probe, db_url: str) -> None:
@@ -184,12 +209,14 @@ async def test_edit_and_delete_session(config: Config, probe: Probe, db_url: str
         )
         assert edited.status_code == 200 and edited.json()["result"]["vehicle"] == "Red Zoe"
         bad = await gw.client.put(f"/api/session/{row['id']}", json={"vehicle": 5})
-        unknown_field = await gw.client.put(f"/api/session/{row['id']}", json={"price": 0})
-        assert bad.status_code == 400 and unknown_field.status_code == 400
+        assert bad.status_code == 400
+        other_field = await gw.client.put(f"/api/session/{row['id']}", json={"price": 0, "odometer": 2000})
+        assert other_field.status_code == 200  # as evcc: fields it cannot edit are ignored ...
+        assert other_field.json()["result"].get("price") == row.get("price")  # ... and stay as they were
         cleared = await gw.client.put(f"/api/session/{row['id']}", json={"vehicle": None})
-        assert cleared.json()["result"]["vehicle"] is None
+        assert "vehicle" not in cleared.json()["result"]  # no vehicle: no key (the spec has no null for it)
         (after,) = (await gw.client.get("/api/sessions")).json()["result"]
-        assert after["odometer"] == 2000.0 and after["vehicle"] is None
+        assert after["odometer"] == 2000.0 and "vehicle" not in after
 
         missing = await gw.client.delete("/api/session/999")
         assert missing.status_code == 404
