@@ -17,6 +17,9 @@ LogFormat = Literal["json", "console"]
 HANDLER_NAME = "chargebus"
 """The root handler configure_logging installs (others, e.g. a test runner's, are left alone)."""
 LIBRARIES = ("uvicorn", "uvicorn.error", "uvicorn.access", "aiomqtt", "mqtt", "pymodbus", "apprise", "ocpp")
+WIRE_LOGGERS = ("httpx", "httpcore", "hpack")
+"""HTTP clients' own lines name every URL (query tokens such as ENTSO-E's ``securityToken``) and, at
+debug, every header (``Authorization``, ``Set-Cookie``): warnings only, at every level."""
 
 
 class RecentLines:
@@ -91,6 +94,8 @@ def configure_logging(
         library.propagate, library.disabled = True, False
         library.setLevel(logging.NOTSET)
     root.setLevel(logging.DEBUG if numeric <= logging.DEBUG else max(numeric, logging.WARNING))
+    for name in WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     logging.captureWarnings(True)
 
 
