@@ -49,6 +49,7 @@ from sqlmodel import Session
 
 from bench.machine import machine
 from bench.stats import percentile
+from services.demo_fleet import fleet_data
 from services.embedded_broker import find_mosquitto, mosquitto
 from services.gateway.fleet.auth import create_client, issue_token
 from services.gateway.fleet.models import migrate_fleet
@@ -308,18 +309,10 @@ def postgres_schema(url: str) -> Iterator[tuple[str, Engine]]:
 
 
 def gateway_config(folder: Path, broker_port: int, db_url: str, port: int, interval_s: float) -> Path:
-    data = {
-        "mqtt": {
-            "host": "127.0.0.1",
-            "port": broker_port,
-            "topic": "centre/evcc",
-            "internal": "centre/chargebus",
-        },
-        "database": {"url": db_url},
-        "gateway": {"host": "127.0.0.1", "port": port},
-        "fleet": {"sites_root": SITES_ROOT, "group": "bench", "flush_interval_s": interval_s},
-        "log": {"level": "warning", "format": "json"},
-    }
+    """The demo's fleet-gateway configuration with this run's database, group and flush interval."""
+    data = fleet_data(folder, broker_port, port, db_url)
+    data["fleet"] = {"sites_root": SITES_ROOT, "group": "bench", "flush_interval_s": interval_s}
+    data["log"] = {"level": "warning", "format": "json"}
     path = folder / f"gateway-{port}.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path

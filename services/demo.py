@@ -257,6 +257,21 @@ class Demo:
             await child.stop()
 
 
+async def start_mosquitto(stack: contextlib.AsyncExitStack, port: int, data_dir: Path) -> bool:
+    """A supervised mosquitto on ``port`` (stopped when ``stack`` closes); False when it did not come up."""
+    log = get_logger("demo")
+    broker = Supervised(
+        "broker", mosquitto_argv(port, data_dir / "mosquitto", data_dir / "mosquitto"), quiet=True
+    )
+    await broker.start()
+    stack.push_async_callback(broker.stop)
+    if not await wait_port_async("127.0.0.1", port, UP_TIMEOUT_S):
+        log.error("broker did not start", port=port)
+        return False
+    log.info("broker running", kind="mosquitto", port=port, pid=broker.proc.pid if broker.proc else None)
+    return True
+
+
 async def _run_demo(config: Config, config_file: Path, data_dir: Path) -> int:
     log = get_logger("demo")
     stop = asyncio.Event()
@@ -267,17 +282,8 @@ async def _run_demo(config: Config, config_file: Path, data_dir: Path) -> int:
         demo = Demo(config, config_file, data_dir)
         port = config.mqtt.port
         if find_mosquitto():
-            broker = Supervised(
-                "broker", mosquitto_argv(port, data_dir / "mosquitto", data_dir / "mosquitto"), quiet=True
-            )
-            await broker.start()
-            stack.push_async_callback(broker.stop)
-            if not await wait_port_async("127.0.0.1", port, UP_TIMEOUT_S):
-                log.error("broker did not start", port=port)
+            if not await start_mosquitto(stack, port, data_dir):
                 return 1
-            log.info(
-                "broker running", kind="mosquitto", port=port, pid=broker.proc.pid if broker.proc else None
-            )
         else:
             address = await stack.enter_async_context(amqtt(port))
             log.info("broker running", kind=address.kind, port=port)

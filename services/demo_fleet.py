@@ -25,7 +25,6 @@ import yaml
 
 from services.demo import (
     DEFAULT_BROKER_PORT,
-    UP_TIMEOUT_S,
     Demo,
     Supervised,
     demo_config_data,
@@ -33,8 +32,9 @@ from services.demo import (
     free_port,
     port_free,
     service_argv,
+    start_mosquitto,
 )
-from services.embedded_broker import find_mosquitto, mosquitto_argv, wait_port_async
+from services.embedded_broker import find_mosquitto
 from services.health import StatusWatch
 from shared.config import Config, SimulatorSettings, parse_config
 from shared.logging import configure_logging, get_logger
@@ -151,15 +151,8 @@ async def _run(
     install_stop_signals(stop)
     started = asyncio.get_running_loop().time()
     async with contextlib.AsyncExitStack() as stack:
-        broker = Supervised(
-            "broker", mosquitto_argv(broker_port, data_dir / "mosquitto", data_dir / "mosquitto"), quiet=True
-        )
-        await broker.start()
-        stack.push_async_callback(broker.stop)
-        if not await wait_port_async("127.0.0.1", broker_port, UP_TIMEOUT_S):
-            log.error("broker did not start", port=broker_port)
+        if not await start_mosquitto(stack, broker_port, data_dir):
             return 1
-        log.info("broker running", kind="mosquitto", port=broker_port)
         fleet = Supervised("fleet-gateway", service_argv("fleet-gateway", fleet_file))
         await fleet.start()
         stack.push_async_callback(fleet.stop)

@@ -13,7 +13,7 @@ from shared.config import load_config
 from shared.db import open_database
 
 
-def _read_password(args: argparse.Namespace) -> str:
+def read_password(args: argparse.Namespace) -> str:
     if args.stdin or not sys.stdin.isatty():
         return sys.stdin.readline().rstrip("\r\n")
     first = getpass.getpass("New admin password: ")
@@ -25,7 +25,7 @@ def _read_password(args: argparse.Namespace) -> str:
 def _password_set(args: argparse.Namespace) -> int:
     engine = open_database(load_config(args.config).database.url)
     try:
-        AuthStore(engine).set_password(_read_password(args))
+        AuthStore(engine).set_password(read_password(args))
     except PasswordError as error:
         print(f"chargebus: {error}", file=sys.stderr)
         return 2

@@ -17,15 +17,12 @@ import pytest
 from sqlmodel import Session, select
 
 from services.fleet_gateway.service import Centre, build_centre, create_app
-from services.gateway.fleet.auth import create_client, issue_token
 from services.gateway.fleet.models import FleetSite
 from services.gateway.fleet.sites import manifest_from_config
-from services.gateway.service import make_server
 from shared.bus import Bus
 from shared.config import Config, MqttSettings, parse_config
 from shared.messages import Reply, Request, SessionEvent
-from tests.gateway.fleet.conftest import ALL_SCOPES
-from tests.support.broker import free_port
+from tests.gateway.fleet.conftest import ALL_SCOPES, direct_token, serve
 from tests.support.postgres import postgres_schema
 
 
@@ -68,19 +65,9 @@ class RunningCentre:
 
     def token(self, scopes: str = ALL_SCOPES, user_id: str | None = None) -> str:
         """A token of a new client (one per scopes and user: bcrypt makes clients slow to create)."""
-        if (scopes, user_id) in self.tokens:
-            return self.tokens[(scopes, user_id)]
-        now = datetime.now(UTC)
-        with Session(self.centre.engine) as db:
-            client, secret = create_client(
-                db, name="t", scopes=frozenset(scopes.split()), user_id=user_id, now=now
-            )
-            db.flush()
-            assert secret is not None
-            token, _ = issue_token(db, client.client_id, secret, None, now)
-            db.commit()
-        self.tokens[(scopes, user_id)] = token
-        return token
+        if (scopes, user_id) not in self.tokens:
+            self.tokens[(scopes, user_id)] = direct_token(self.centre.engine, scopes, user_id)
+        return self.tokens[(scopes, user_id)]
 
     def headers(self, user_id: str | None = None, **extra: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(user_id=user_id)}", **extra}
@@ -116,20 +103,12 @@ class RunningCentre:
 @contextlib.asynccontextmanager
 async def running_centre(config: Config, instance: str | None = None) -> AsyncIterator[RunningCentre]:
     centre = build_centre(config, instance or f"i{uuid.uuid4().hex[:6]}")
-    port = free_port()
-    server = make_server(create_app(centre), "127.0.0.1", port)
-    task = asyncio.create_task(server.serve())
     try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-        await centre.bus.wait_connected(10)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=15) as http:
-            yield RunningCentre(centre, http)
+        async with serve(create_app(centre)) as base:
+            await centre.bus.wait_connected(10)
+            async with httpx.AsyncClient(base_url=base, timeout=15) as http:
+                yield RunningCentre(centre, http)
     finally:
-        server.should_exit = True
-        await task
         centre.engine.dispose()
 
 

@@ -13,39 +13,19 @@ from zoneinfo import ZoneInfo
 
 import jsonschema
 import pytest
-from sqlalchemy import text
 from sqlmodel import Session, select
 
 from services.gateway.sessions_export import neutralised, sessions_csv
 from services.gateway.statistics import Figures, compute_statistics, publish_statistics
 from shared.bus import Bus
 from shared.config import Config
-from shared.db import ChargerStatusLog, ChargingSession, CommandLog, make_engine
+from shared.db import ChargerStatusLog, ChargingSession, CommandLog
 from shared.messages import ChargerStatusChanged, ChargeStatus, CommandApplied, CommandReason, SessionEvent
 from shared.state import StatisticsPeriod
 from tests.gateway.conftest import publish_complete_tree, running_gateway
 from tests.gateway.test_contract import reference_spec
+from tests.support.postgres import postgres_schema
 from tests.support.probe import Probe
-
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def _postgres_schema_url() -> Iterator[str]:
-    try:
-        admin = make_engine(POSTGRES_URL)
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as error:  # any connection problem means: not available here
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {type(error).__name__}")
-    schema = f"gw_{uuid.uuid4().hex[:10]}"
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -53,7 +33,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'sessions.db'}"
     else:
-        yield from _postgres_schema_url()
+        with postgres_schema("gw") as url:
+            yield url
 
 
 def session_event(kind: str, uid: str, **values: object) -> SessionEvent:

@@ -8,7 +8,6 @@ reported). The gateway's ``services/gateway/commands.py`` calls :func:`register`
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from datetime import UTC, datetime
 
@@ -150,21 +149,14 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_password(args: argparse.Namespace) -> str:
-    if args.password_stdin or not sys.stdin.isatty():
-        return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("Password: ")
-    if getpass.getpass("Repeat: ") != first:
-        raise ValueError("the passwords do not match")
-    return first
-
-
 def _user_password(args: argparse.Namespace) -> int:
     """Create a user (or pick the site owner / an existing user) and set the password it signs in with on
     the authorization page."""
+    from services.gateway.commands import read_password  # the admin password's prompt (and its checks)
+
     config = load_config(args.config)
     try:
-        password = _read_password(args)
+        password = read_password(args)
     except ValueError as error:
         return _fail(str(error))
     if not password or len(password.encode()) > MAX_PASSWORD_BYTES:
@@ -278,7 +270,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     who.add_argument("--new", dest="new", action="store_true", help="a user found or created by --email")
     password.add_argument("--email", help="the e-mail the user signs in with")
     password.add_argument("--site", help="with --owner: the site (default: the config's, or the only one)")
-    password.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    password.add_argument("--stdin", action="store_true", help="read the password from stdin")
     password.set_defaults(handler=_user_password)
 
     bridge = subparsers.add_parser(

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from services.gateway.errors import install_error_handlers
-from services.gateway.fleet.auth import create_client
+from services.gateway.fleet.auth import create_client, issue_token
 from services.gateway.fleet.context import FleetContext, WebhookPolicy
 from services.gateway.fleet.idempotency import SqlIdempotency
 from services.gateway.fleet.lifecycle import running
@@ -149,6 +149,20 @@ ALL_SCOPES = (
     "evse:read evse:write vehicle:read vehicle:write charging_session:read charging_session:write "
     "tariff:read tariff:prices:read carbon:read user:read user:write webhook:read webhook:write debug:read"
 )
+
+
+def direct_token(engine: Engine, scopes: str = ALL_SCOPES, user_id: str | None = None) -> str:
+    """A bearer token of a new client-credentials client, issued straight in the database."""
+    now = datetime.now(UTC)
+    with Session(engine) as db:
+        client, secret = create_client(
+            db, name="t", scopes=frozenset(scopes.split()), user_id=user_id, now=now
+        )
+        db.flush()
+        assert secret is not None
+        token, _ = issue_token(db, client.client_id, secret, None, now)
+        db.commit()
+    return token
 
 
 @contextlib.asynccontextmanager

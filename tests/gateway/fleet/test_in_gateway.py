@@ -10,27 +10,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlmodel import Session
-
-from services.gateway.fleet.auth import create_client, issue_token
 from shared.config import Config
 from shared.messages import CommandApplied, CommandReason, Reply, SessionEvent
 from tests.gateway.conftest import FakeOwner, RunningGateway
-from tests.gateway.fleet.conftest import ALL_SCOPES
+from tests.gateway.fleet.conftest import direct_token
 from tests.support.probe import Probe
 
 
 def operator_token(gateway: RunningGateway) -> str:
-    now = datetime.now(UTC)
-    with Session(gateway.ctx.engine) as db:
-        client, secret = create_client(
-            db, name="it", scopes=frozenset(ALL_SCOPES.split()), user_id=None, now=now
-        )
-        db.flush()
-        assert secret is not None
-        token, _ = issue_token(db, client.client_id, secret, None, now)
-        db.commit()
-    return token
+    return direct_token(gateway.ctx.engine)
 
 
 async def test_fleet_api_on_the_gateway(
