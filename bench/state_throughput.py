@@ -9,6 +9,10 @@ Targets, each measured with the same client, request count and concurrency, one 
 - ``fastapi-sync``: a FastAPI sync route encoding the same document (what routing, the threadpool and JSON
   encoding cost without building the state).
 
+First, 50 concurrent runaway jq programs (``def f: f; f``) while plain reads of /api/state and /api/health
+go on: the plain reads' latency and how the programs were answered (429/503 at once, 400 after the time
+limit for the admitted ones).
+
 The Python client is httpx.AsyncClient with ``--concurrency`` workers sharing ``--requests`` requests over
 keep-alive connections; it runs on the same machine and competes for the same cores, so its figures are a
 floor for the server, not a ceiling. When ``wrk`` is installed (``apt-get install wrk``) each target is also
@@ -130,6 +134,31 @@ async def gateway(url: str | None, tmp: Path) -> AsyncIterator[str]:
         yield stack.base_url + "/api/state"
 
 
+async def jq_storm(state_url: str, abusers: int = 50, reads: int = 40) -> None:
+    """``abusers`` concurrent ``?jq=def f: f; f`` (never ends) while plain reads of /api/state and
+    /api/health go on: their latency, and how the runaway programs were answered."""
+    health_url = state_url.removesuffix("/state") + "/health"
+    limits = httpx.Limits(max_connections=abusers + 4)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        storm = [
+            asyncio.create_task(client.get(state_url, params={"jq": "def f: f; f"})) for _ in range(abusers)
+        ]
+        samples: list[float] = []
+        server_errors = 0
+        for n in range(reads):
+            began = time.perf_counter()
+            response = await client.get(health_url if n % 2 else state_url)
+            samples.append(time.perf_counter() - began)
+            server_errors += response.status_code >= 500 and response.status_code != 503
+        answers = await asyncio.gather(*storm)
+    codes = sorted({r.status_code for r in answers})
+    emit(
+        f"GET /api/state and /api/health during {abusers} runaway jq programs",
+        {**summary_ms(samples), "errors": float(server_errors)},
+        jq_answers=" ".join(f"{code}×{sum(r.status_code == code for r in answers)}" for code in codes),
+    )
+
+
 async def measure(args: argparse.Namespace) -> None:
     use_wrk = not args.no_wrk and shutil.which("wrk") is not None
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,6 +167,7 @@ async def measure(args: argparse.Namespace) -> None:
                 body = (await client.get(state_url)).content
             body_file = Path(tmp) / "state.json"
             body_file.write_bytes(body)
+            await jq_storm(state_url)
             targets: list[tuple[str, str]] = [("gateway /api/state", state_url)]
             with bare_server(body_file, fastapi=False) as raw, bare_server(body_file, fastapi=True) as fast:
                 await wait_ok(raw)

@@ -39,6 +39,8 @@ def human(label: str, figures: Mapping[str, Any]) -> str:
     ]
     if "rps" in figures:
         parts.insert(0, f"{figures['rps']:g} req/s")
+    if "ratio" in figures:
+        parts.insert(0, f"{figures['ratio']:g}×")
     if "n" in figures:
         parts.append(f"(n={int(figures['n'])})")
     return f"{label}: " + "  ".join(parts)
