@@ -116,7 +116,9 @@ def test_every_mode_button_changes_the_state(browser: Browser, api: httpx.Client
     browser.wait(lambda _d: "switched off" in browser.testid("reasons-1").text)
 
 
-def test_limit_slider_sets_limit_soc_by_keyboard(browser: Browser, api: httpx.Client) -> None:
+def test_limit_slider_sets_limit_soc_by_keyboard(
+    browser: Browser, api: httpx.Client, ui_stack: Stack
+) -> None:
     slider = browser.testid("limit-soc-1")
     start = int(slider.get_attribute("value") or 0)
     slider.send_keys(Keys.ARROW_LEFT, Keys.ARROW_LEFT)
@@ -128,8 +130,17 @@ def test_limit_slider_sets_limit_soc_by_keyboard(browser: Browser, api: httpx.Cl
         poll(lambda: loadpoint(api).get("limitSoc") == start - 5, what=f"limitSoc {start - 5}")
     except AssertionError as error:
         shown = slider.get_attribute("value")
+        browser.collect()
+        posted = [
+            (r.url.rsplit("/", 1)[-1], r.status) for r in browser.requests.values() if "limitsoc" in r.url
+        ]
+        keys = ("limitSoc", "effectiveLimitSoc", "connected", "vehicleName", "chargerStatusReason")
+        lp = {key: loadpoint(api).get(key) for key in keys}
+        log = (ui_stack.data_dir.parent / "demo.log").read_text(errors="replace").splitlines()
+        said = [line for line in log if "limit" in line.lower() or "connected" in line or "vehicle" in line]
         raise AssertionError(
-            f"{error}; the slider shows {shown}, its control says {control.text!r}"
+            f"{error}; the slider shows {shown}, its control says {control.text!r}; the page posted {posted};"
+            f" the loadpoint: {lp}; the demo said: {said[-15:]}"
         ) from None
 
 
