@@ -177,9 +177,19 @@ class OptimizerSettings(Strict):
     interval_s: float = Field(default=10.0, gt=0)
     """Timer tick; input changes are handled immediately."""
     command_validity_s: float = Field(default=30.0, gt=0, le=600)
-    """How long a command is valid (at most the actuator's ``MAX_COMMAND_VALIDITY_S``, 600 s)."""
+    """How long a command is valid (at most the actuator's ``MAX_COMMAND_VALIDITY_S``, 600 s); the
+    charger goes to its failsafe when it expires, so it must outlast the tick that renews it."""
     state_file: str = "data/optimizer-settings.json"
     control: ControlSettings = Field(default_factory=ControlSettings)
+
+    @model_validator(mode="after")
+    def _validity_outlasts_the_tick(self) -> OptimizerSettings:
+        if self.command_validity_s <= self.interval_s:
+            raise ValueError(
+                f"command_validity_s ({self.command_validity_s:g}) must exceed interval_s "
+                f"({self.interval_s:g}): every command is renewed once per tick"
+            )
+        return self
 
 
 HttpUrlText = Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")]

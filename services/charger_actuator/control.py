@@ -15,7 +15,8 @@ Rules (DESIGN §2, evcc's setLimit/syncCharger):
   phases and reason — the optimizer re-sends its command every tick), is a keep-alive: it is echoed and
   resets the failsafe timer but writes nothing and logs no command event. In failsafe or after a failed
   write it is applied.
-- No valid command for ``failsafe.timeout_s``, or the optimizer reported offline → failsafe target
+- No valid command for ``failsafe.timeout_s``, the command in force past its ``valid_until``, or the
+  optimizer reported offline → failsafe target
   (disabled, or enabled at the safe current), until the next valid command. The safe current never exceeds
   the ceiling of the last command (the load-management limits mirrored into it); below the IEC minimum of
   6 A the failsafe disables. A command's own current is held below its ceiling too.
@@ -263,6 +264,11 @@ def tick(
         state, action = _enter_failsafe(
             state, f"failsafe: no valid command for {config.timeout_s:g} s", config
         )
+        return state, [action]
+    if not state.failsafe and state.in_force_until is not None and now > state.in_force_until:
+        # the optimizer's own word: this command means nothing after valid_until, however long the
+        # configured failsafe timeout is
+        state, action = _enter_failsafe(state, "failsafe: the command in force expired", config)
         return state, [action]
     target = state.target
     if target is None or reading is None:

@@ -501,3 +501,14 @@ def test_a_wall_clock_step_moves_the_failsafe_timer_with_it() -> None:
     ahead = control.clock_stepped(state, timedelta(hours=1))
     stepped, actions = control.tick(ahead, reading, caps, DISABLE, at(2) + timedelta(hours=1))
     assert not stepped.failsafe and not [a for a in actions if a.reason is CommandReason.FAILSAFE]
+
+
+def test_the_failsafe_comes_when_the_command_in_force_expires_before_the_timeout() -> None:
+    """Validity 30 s, failsafe timeout 60 s: the charger must not run on an expired command for 30 s."""
+    state, _, _ = control.receive_command(FRESH, _cmd(REAL, 1, 0, valid_s=30), at(0))
+    reading = ChargerReading(status=ChargeStatus.C, enabled=True, current_a=10)
+    state, actions = control.tick(state, reading, Capabilities(), DISABLE, at(30))
+    assert not state.failsafe and not actions
+    state, actions = control.tick(state, reading, Capabilities(), DISABLE, at(30.5))
+    assert state.failsafe_reason == "failsafe: the command in force expired"
+    assert actions == [Apply(Target(False, 0), CommandReason.FAILSAFE)]
