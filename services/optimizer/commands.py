@@ -77,7 +77,9 @@ def next_command(
     At most one command per ``interval`` to a charger, validity refreshes included; a change of the
     enable state, the phases or the reason, and a reduction ordered by a safety limit go at once.
     """
-    recent = last is not None and now - last.last_sent < interval
+    # a command "sent in the future" means the wall clock stepped back: not recent, or the charger would
+    # hear nothing (and go to its failsafe) for as long as the step
+    recent = last is not None and timedelta(0) <= now - last.last_sent < interval
     if last is not None and last.same(decision):
         if not refresh or recent:
             return None
