@@ -29,7 +29,11 @@ def _demo_command(args: argparse.Namespace) -> int:
     from services.demo import run_demo
 
     return run_demo(
-        config_path=args.config, data_dir=Path(args.data), port=args.port, broker_port=args.broker_port
+        config_path=args.config,
+        data_dir=Path(args.data),
+        port=args.port,
+        broker_port=args.broker_port,
+        secure=args.secure,
     )
 
 
@@ -101,6 +105,11 @@ def build_parser(*, gateway_commands: bool = True) -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--sites", type=int, default=0, help="a fleet: this many homes and the fleet gateway on 7070 (/v2)"
+    )
+    demo.add_argument(
+        "--secure",
+        action="store_true",
+        help="the production broker: passwords and the one-writer ACL, each service as its own user",
     )
     demo.add_argument("--fleet-database", help="with --sites: the fleet gateway's database URL (PostgreSQL)")
     demo.set_defaults(handler=_demo_command)

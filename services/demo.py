@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
+from pydantic import SecretStr
 
-from services.embedded_broker import amqtt, find_mosquitto, mosquitto_argv, wait_port_async
+from services.deployment import REQUESTER, Credentials, acl_text, prepare_credentials
+from services.embedded_broker import BrokerAuth, amqtt, find_mosquitto, mosquitto_argv, wait_port_async
 from services.health import StatusWatch
 from shared.config import Config, parse_config
 from shared.logging import configure_logging, get_logger
@@ -109,9 +112,11 @@ class Supervised:
         backoff_base_s: float = BACKOFF_BASE_S,
         backoff_max_s: float = BACKOFF_MAX_S,
         quiet: bool = False,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
+        self.env = dict(env) if env is not None else None
         self.healthy_after_s = healthy_after_s
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
@@ -129,7 +134,9 @@ class Supervised:
 
     async def _spawn(self) -> None:
         output = asyncio.subprocess.DEVNULL if self.quiet else None
-        self.proc = await asyncio.create_subprocess_exec(*self.argv, stdout=output, stderr=output)
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.argv, stdout=output, stderr=output, env=self.env
+        )
         self.log.info("child started", pid=self.proc.pid)
 
     async def _watch(self) -> None:
@@ -210,10 +217,14 @@ async def wait_state_complete(config: Config, timeout: float) -> bool:
 class Demo:
     """The demo's process tree: the broker (when mosquitto is installed), then the services by level."""
 
-    def __init__(self, config: Config, config_file: Path, data_dir: Path) -> None:
+    def __init__(
+        self, config: Config, config_file: Path, data_dir: Path, credentials: Credentials | None = None
+    ) -> None:
         self.config = config
         self.config_file = config_file
         self.data_dir = data_dir
+        self.credentials = credentials
+        """Broker users' passwords when the broker runs with the production ACL (``--secure``)."""
         self.children: list[Supervised] = []
         self.log = get_logger("demo")
 
@@ -232,7 +243,10 @@ class Demo:
         for level in START_LEVELS:
             if stop.is_set():
                 return
-            started = [Supervised(name, service_argv(name, self.config_file)) for name in level]
+            started = [
+                Supervised(name, service_argv(name, self.config_file), env=self.child_env(name))
+                for name in level
+            ]
             for child in started:
                 await child.start()
                 self.children.append(child)
@@ -252,17 +266,25 @@ class Demo:
         else:
             self.log.warning("the gateway did not serve the complete state in time", waited_s=READY_TIMEOUT_S)
 
+    def child_env(self, name: str) -> dict[str, str] | None:
+        """A child's environment: with ``--secure``, its own broker user and password (as compose)."""
+        if self.credentials is None or name not in self.credentials.passwords:
+            return None
+        user = {"CHARGEBUS_MQTT__USER": name, "CHARGEBUS_MQTT__PASSWORD": self.credentials.passwords[name]}
+        return {**os.environ, **user}
+
     async def stop(self) -> None:
         for child in reversed(self.children):
             await child.stop()
 
 
-async def start_mosquitto(stack: contextlib.AsyncExitStack, port: int, data_dir: Path) -> bool:
+async def start_mosquitto(
+    stack: contextlib.AsyncExitStack, port: int, data_dir: Path, auth: BrokerAuth | None = None
+) -> bool:
     """A supervised mosquitto on ``port`` (stopped when ``stack`` closes); False when it did not come up."""
     log = get_logger("demo")
-    broker = Supervised(
-        "broker", mosquitto_argv(port, data_dir / "mosquitto", data_dir / "mosquitto"), quiet=True
-    )
+    folder = data_dir / "mosquitto"
+    broker = Supervised("broker", mosquitto_argv(port, folder, folder, auth=auth), quiet=True)
     await broker.start()
     stack.push_async_callback(broker.stop)
     if not await wait_port_async("127.0.0.1", port, UP_TIMEOUT_S):
@@ -272,22 +294,42 @@ async def start_mosquitto(stack: contextlib.AsyncExitStack, port: int, data_dir:
     return True
 
 
-async def _run_demo(config: Config, config_file: Path, data_dir: Path) -> int:
+def secure_broker(config: Config, data_dir: Path) -> tuple[BrokerAuth, Credentials]:
+    """The production broker's access for the demo: the ACL generated for its roots and a password per
+    user (kept in the data folder's ``.env`` across runs)."""
+    folder = data_dir / "mosquitto"
+    acl = folder / "acl"
+    acl.write_text(
+        acl_text(config.mqtt.topic, config.mqtt.internal, config.homeassistant.prefix), encoding="utf-8"
+    )
+    credentials = prepare_credentials(data_dir / ".env", folder / "passwd")
+    return BrokerAuth(folder / "passwd", acl), credentials
+
+
+async def _run_demo(config: Config, config_file: Path, data_dir: Path, secure: bool = False) -> int:
     log = get_logger("demo")
     stop = asyncio.Event()
     install_stop_signals(stop)
     started = asyncio.get_running_loop().time()
-    log.info("chargebus demo starting", data=str(data_dir))
+    log.info("chargebus demo starting", data=str(data_dir), secure=secure)
+    if secure and not find_mosquitto():
+        log.error("--secure needs mosquitto (the embedded amqtt broker has no ACL)")
+        return 2
+    auth, credentials = secure_broker(config, data_dir) if secure else (None, None)
+    watch_settings = config.mqtt
+    if credentials is not None:
+        password = credentials.passwords[REQUESTER]
+        watch_settings = config.mqtt.model_copy(update={"user": REQUESTER, "password": SecretStr(password)})
     async with contextlib.AsyncExitStack() as stack:
-        demo = Demo(config, config_file, data_dir)
+        demo = Demo(config, config_file, data_dir, credentials)
         port = config.mqtt.port
         if find_mosquitto():
-            if not await start_mosquitto(stack, port, data_dir):
+            if not await start_mosquitto(stack, port, data_dir, auth):
                 return 1
         else:
             address = await stack.enter_async_context(amqtt(port))
             log.info("broker running", kind=address.kind, port=port)
-        watch = await stack.enter_async_context(StatusWatch(config.mqtt))
+        watch = await stack.enter_async_context(StatusWatch(watch_settings))
         stack.push_async_callback(demo.stop)
         await demo.start_services(watch, stop)
         ready = asyncio.create_task(demo.announce_ready(started))
@@ -300,7 +342,12 @@ async def _run_demo(config: Config, config_file: Path, data_dir: Path) -> int:
 
 
 def run_demo(
-    config_path: str | None, data_dir: Path, port: int | None = None, broker_port: int | None = None
+    config_path: str | None,
+    data_dir: Path,
+    port: int | None = None,
+    broker_port: int | None = None,
+    *,
+    secure: bool = False,
 ) -> int:
     """Prepare the data folder and effective config (refusing a bad one), then run until Ctrl-C."""
     data = demo_config_data(config_path)
@@ -312,4 +359,4 @@ def run_demo(
     config = parse_config(effective)
     config_file = data_dir / "demo-config.yaml"
     config_file.write_text(yaml.safe_dump(effective, sort_keys=False), encoding="utf-8")
-    return asyncio.run(_run_demo(config, config_file, data_dir))
+    return asyncio.run(_run_demo(config, config_file, data_dir, secure))

@@ -59,13 +59,27 @@ async def wait_port_async(host: str, port: int, timeout: float = 10.0) -> bool:
     return False
 
 
-def mosquitto_config(port: int, persistence_dir: Path | None = None, extra: str = "") -> str:
+@dataclass(frozen=True)
+class BrokerAuth:
+    """Passwords and an ACL, as in production (``chargebus demo --secure``)."""
+
+    password_file: Path
+    acl_file: Path
+
+
+def mosquitto_config(
+    port: int, persistence_dir: Path | None = None, extra: str = "", auth: BrokerAuth | None = None
+) -> str:
     # set_tcp_nodelay, as in mosquitto/mosquitto.conf: with Nagle on, a PUBACK to a client that is also
     # receiving a stream waits for that client's delayed ACK (~40 ms), so every QoS 1 publish of a busy
     # subscriber (the gateway) took ~40 ms, and its outbox sends one at a time (bench/RESULTS.md).
     lines = [
         f"listener {port} 127.0.0.1",
-        "allow_anonymous true",
+        *(
+            ["allow_anonymous true"]
+            if auth is None
+            else ["allow_anonymous false", f"password_file {auth.password_file}", f"acl_file {auth.acl_file}"]
+        ),
         "max_queued_messages 10000",
         "set_tcp_nodelay true",
     ]
@@ -78,14 +92,18 @@ def mosquitto_config(port: int, persistence_dir: Path | None = None, extra: str 
 
 
 def mosquitto_argv(
-    port: int, conf_dir: Path, persistence_dir: Path | None = None, extra: str = ""
+    port: int,
+    conf_dir: Path,
+    persistence_dir: Path | None = None,
+    extra: str = "",
+    auth: BrokerAuth | None = None,
 ) -> list[str]:
     """The command line of a mosquitto on 127.0.0.1:``port``; its config is written to ``conf_dir``."""
     binary = find_mosquitto()
     if binary is None:
         raise FileNotFoundError("mosquitto is not installed")
     conf = conf_dir / "mosquitto.conf"
-    conf.write_text(mosquitto_config(port, persistence_dir, extra))
+    conf.write_text(mosquitto_config(port, persistence_dir, extra, auth))
     return [binary, "-c", str(conf)]
 
 
