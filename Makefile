@@ -28,6 +28,7 @@ typecheck: install
 docs: install
 	$(BIN)/python -m shared.docs > docs/mqtt.md
 	$(BIN)/python -m shared.setters.docs > docs/setters.md
+	$(BIN)/chargebus mqtt-acl --write mosquitto/acl
 
 bench: install
 	$(BIN)/python -m bench.run
