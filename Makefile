@@ -16,7 +16,7 @@ run: install
 	$(BIN)/chargebus demo
 
 test: install
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n auto --maxprocesses 2 --dist loadfile
 
 lint: install
 	$(BIN)/ruff check .
