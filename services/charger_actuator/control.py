@@ -23,6 +23,8 @@ Rules (DESIGN §2, evcc's setLimit/syncCharger):
 - When the charger disagrees with the target (enabled state, current beyond 0.23 A, switched phases) the
   target is re-written with reason SYNC; after a failed write the next attempt waits with backoff.
 - Chargers with a heartbeat (Alfen) get their current re-written before the device's fallback timer ends.
+- A write touches only what differs from the charger's read-back state (a current change on an enabled
+  charger writes the current, not the enable again): each register write wears the device.
 """
 
 from __future__ import annotations
@@ -66,6 +68,9 @@ class Apply:
     event: bool = True
     detail: str | None = field(default=None, compare=False)
     """Why (for the log), e.g. what the charger disagreed with."""
+    refresh: bool = False
+    """Re-write the current even where the charger already holds it (the heartbeat); otherwise only what
+    differs from the charger's read-back state is written."""
 
 
 class Verdict(StrEnum):
@@ -284,7 +289,7 @@ def tick(
         and target.enabled
         and (state.last_write_at is None or now - state.last_write_at >= timedelta(seconds=heartbeat))
     ):
-        actions.append(Apply(target, CommandReason.SYNC, event=False))
+        actions.append(Apply(target, CommandReason.SYNC, event=False, refresh=True))
     return state, actions
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from ulid import ULID
 
 from services.charger_actuator import control
 from services.charger_actuator.control import Apply, ControlState, Verdict
-from services.charger_actuator.driver import ChargerDriver, ChargerReading, quantize
+from services.charger_actuator.driver import Capabilities, ChargerDriver, ChargerReading, quantize
 from services.charger_actuator.status import build_status, loadpoint_state
 from shared.bus import Bus, BusMessage
 from shared.config_devices import ChargerConfig
@@ -78,6 +79,9 @@ class ChargerRunner:
         self._dead_polls = 0
         self._published_error: str | None = None
         self._error_published = False
+        self._in_control = False
+        """Whether a write of ours went through since the start: the first one writes every register (it
+        takes over a charger left in a mode of its own, e.g. go-e's neutral), later ones only differences."""
         driver.watch(self._wake.set)
 
     # --- bus input --------------------------------------------------------------------------------------
@@ -147,38 +151,57 @@ class ChargerRunner:
             await self._status_changed(reading.status, previous)
         return reading
 
-    async def _write(self, action: Apply, reading: ChargerReading | None) -> None:
-        """Perform one target: current before enable; disabling writes only the enable state."""
+    async def _write(self, action: Apply, reading: ChargerReading | None) -> ChargerReading | None:
+        """Perform one target, writing only what differs from ``reading`` (the charger's read-back state;
+        None: unknown, write everything): current before enable; disabling writes only the enable state.
+        Returns what the charger holds now, for the next action of the same round."""
         target = action.target
         caps = self.driver.capabilities
         if not target.enabled:
-            await self.driver.set_enabled(False)
-            return
+            if reading is None or reading.enabled:
+                await self.driver.set_enabled(False)
+            return None if reading is None else replace(reading, enabled=False)
         current = quantize(target.current_a, caps.current_step_a)
         if current < caps.min_current_a:
             raise DeviceError(f"{current:g} A is below the charger's minimum of {caps.min_current_a:g} A")
-        wanted_phases = target.phases in (1, 3) and caps.phase_switching
-        if wanted_phases and (reading is None or reading.phases != target.phases):
+        # Enabled with no current read back (or 0 A) is not trusted: the enable is written again.
+        held = reading.current_a if reading is not None else None
+        enabled = reading is not None and reading.enabled and held is not None and held > 0
+        phases = reading.phases if reading is not None else None
+        if target.phases in (1, 3) and caps.phase_switching and phases != target.phases:
             # Never switch phases under load: stop charging first (the enable below restarts it).
             if reading is None or reading.enabled:
                 await self.driver.set_enabled(False)
+            enabled = False
             await self.driver.set_phases(target.phases)
-        await self.driver.set_current(current)
-        await self.driver.set_enabled(True)
+            phases = target.phases
+        if action.refresh or held is None or not _same_current(held, current, caps):
+            await self.driver.set_current(current)
+        if not enabled:
+            await self.driver.set_enabled(True)
+        if reading is None:
+            return None
+        return replace(reading, enabled=True, current_a=current, phases=phases)
 
-    async def _apply(self, action: Apply, reading: ChargerReading | None) -> None:
+    async def _apply(self, action: Apply, reading: ChargerReading | None) -> ChargerReading | None:
+        """Write ``action`` with retries; returns what the charger holds afterwards (None: unknown)."""
         error: str | None = None
+        if not self._in_control:
+            reading = None
         for attempt in range(WRITE_ATTEMPTS):
             try:
-                await self._write(action, reading)
+                reading = await self._write(action, reading)
                 error = None
                 break
             except DeviceError as failure:
                 error = str(failure)
                 self.driver.close()
+                # A failed write may have changed part of the state: the retry writes everything.
+                reading = None
                 if attempt + 1 < WRITE_ATTEMPTS:
                     await asyncio.sleep(WRITE_RETRY_S * 2**attempt)
         now = self.clock()
+        self._in_control = self._in_control or error is None
         self.state = control.applied(self.state, error is None, error, now)
         target = action.target
         if error is None:
@@ -208,6 +231,7 @@ class ChargerRunner:
                 timestamp=now,
             )
             await self.bus.publish_model(self.bus.topics.event(EVENT_COMMAND), event, retain=False, qos=1)
+        return reading if error is None else None
 
     # --- publishing -------------------------------------------------------------------------------------
 
@@ -267,15 +291,16 @@ class ChargerRunner:
         while self._queued:
             queued, self._queued = self._queued, []
             for action in queued:
-                await self._apply(action, reading)
+                reading = await self._apply(action, reading)
             # Decide on what the charger does after the writes, or a command would look like a sync;
             # a command arriving meanwhile is written first, for the same reason.
             reading = await self._poll()
         self.state, actions = control.tick(
             self.state, reading, self.driver.capabilities, self.config.failsafe, self.clock()
         )
+        written = reading
         for action in actions:
-            await self._apply(action, reading)
+            written = await self._apply(action, written)
         if actions:
             reading = await self._poll()
         await self._publish()
@@ -304,6 +329,11 @@ class ChargerRunner:
             await asyncio.wait(waits, timeout=self._wait_s(), return_when=asyncio.FIRST_COMPLETED)
         finally:
             await cancel_and_wait(waits)
+
+
+def _same_current(held_a: float, wanted_a: float, caps: Capabilities) -> bool:
+    """Whether the charger already holds ``wanted_a`` (within its register's rounding)."""
+    return abs(held_a - wanted_a) <= max(caps.current_step_a / 2, 0.01)
 
 
 def _applied_message(action: Apply) -> str:

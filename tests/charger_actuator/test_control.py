@@ -319,7 +319,7 @@ SYNC = CommandReason.SYNC
             HEARTBEAT,
             DISABLE,
             25,
-            [Apply(Target(True, 10, 0, 5), SYNC, event=False)],
+            [Apply(Target(True, 10, 0, 5), SYNC, event=False, refresh=True)],
         ),
         (
             "heartbeat not yet due",

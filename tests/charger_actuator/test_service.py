@@ -239,10 +239,19 @@ async def test_charger_changed_behind_our_back_is_synced(mqtt_settings: MqttSett
     async with running(mqtt_settings, probe) as dev:
         await probe.publish(t.command, command(1, current=10))
         await wait_status(probe, t, lambda s: s["applied_seq"] == 1 and s["enabled"])
+        since = len(dev.writes)
         dev.sim.set_current(16)  # someone turned the knob
         event = await wait_event(probe, t.events, lambda e: e["reason"] == "SYNC")
         assert event["ok"] and event["current_a"] == 10 and event["seq"] == 1
         assert dev.state.wallbox_offered_a == 10
+        assert [(r.point, r.value) for r in list(dev.writes)[since:]] == [("max_current", 10.0)]
+
+        since = len(dev.writes)
+        dev.sim.set_enabled(False)  # and then the switch
+        await dev.writes.wait_for(lambda r: r.point == "enabled", since=since)
+        await wait_status(probe, t, lambda s: s["enabled"] and len(events(probe, t.events)) == 3)
+        assert [(r.point, r.value) for r in list(dev.writes)[since:]] == [("enabled", 1)]
+        assert dev.state.wallbox_enabled and dev.state.wallbox_offered_a == 10
 
 
 async def test_status_changes_become_events(mqtt_settings: MqttSettings, probe: Probe) -> None:
@@ -300,10 +309,8 @@ async def test_re_sent_command_is_echoed_without_writes_or_events(
         await probe.publish(t.command, command(11, current=10))  # the optimizer's tick re-sends it
         await probe.publish(t.command, command(12, current=11))  # a real change
         await wait_status(probe, t, lambda s: s["applied_seq"] == 12 and s["offered_current_a"] == 11)
-        assert [(r.point, r.value) for r in list(dev.writes)[writes:]] == [
-            ("max_current", 11.0),
-            ("enabled", 1),
-        ]
+        # The charger is enabled already: only the current is written, not the enable again.
+        assert [(r.point, r.value) for r in list(dev.writes)[writes:]] == [("max_current", 11.0)]
         assert [e["seq"] for e in events(probe, t.events)] == [10, 12]
 
 
