@@ -116,6 +116,11 @@ class Subscription:
         self._error = error
         self._acked.set()
 
+    @property
+    def answered(self) -> bool:
+        """The broker has answered the SUBSCRIBE (granted or refused)."""
+        return self._acked.is_set()
+
     async def wait(self, timeout: float | None = None) -> None:
         await asyncio.wait_for(self._acked.wait(), timeout)
         if self._error is not None:
@@ -199,7 +204,8 @@ class Bus:
     ) -> None:
         """``persistent`` keeps a broker session (fixed client id, clean_session off) so QoS 1 messages
         are queued by the broker while the service is down. ``root_presence`` also owns ``<root>/status``
-        (online/offline will), which evcc clients watch."""
+        (online/offline will), which evcc clients watch: online only while this connection is up with every
+        subscription acknowledged — register the handlers before :meth:`start`."""
         self.settings = settings
         self.service = service
         self.topics = Topics(settings.internal)
@@ -213,6 +219,8 @@ class Bus:
         self.root_presence = root_presence
         self.log = get_logger(service, component="bus")
         self.connected = asyncio.Event()
+        self._link_changed = asyncio.Event()
+        """Set when the connection or a subscription changes state (the presence connection follows it)."""
         self.started = datetime.now(UTC)
         self._subscriptions: list[Subscription] = []
         self._retained: dict[str, bytes] = {}
@@ -281,7 +289,7 @@ class Bus:
         await cancel_and_wait(tasks, timeout=STOP_GRACE_S)  # a second cancel ends aiomqtt's wait
         self._tasks.clear()
         self._side_tasks.clear()
-        self.connected.clear()
+        self._set_connected(False)
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         await asyncio.wait_for(self.connected.wait(), timeout)
@@ -396,7 +404,7 @@ class Bus:
                         )
                 else:
                     self.log.error("bus connection failed; reconnecting", exc_info=leaf)
-            self.connected.clear()
+            self._set_connected(False)
             self._client = None
             self._reconnect = None
             if self._closing:
@@ -423,7 +431,18 @@ class Bus:
         if self._outbox:
             self._outbox_empty.clear()
             self._outbox_ready.set()
-        self.connected.set()
+        self._set_connected(True)
+
+    def _set_connected(self, up: bool) -> None:
+        if up:
+            self.connected.set()
+        else:
+            self.connected.clear()
+        self._link_changed.set()
+
+    def listening(self) -> bool:
+        """Connected, and the broker has answered every subscription: a message published now is heard."""
+        return self.connected.is_set() and all(s.answered for s in self._subscriptions)
 
     def _granted(self, subscriptions: Sequence[Subscription], codes: Sequence[Any]) -> None:
         for subscription, code in zip(subscriptions, codes, strict=False):
@@ -433,6 +452,7 @@ class Bus:
                 subscription._fail(SubscriptionRefused(f"broker refused {subscription.pattern!r} ({value})"))
             else:
                 subscription._ack()
+        self._link_changed.set()
 
     def _request_reconnect(self, reason: str) -> None:
         if self._reconnect is not None and not self._reconnect.done():
@@ -489,7 +509,9 @@ class Bus:
             self._pending.pop(ping.id, None)
 
     async def _presence(self) -> None:
-        """A second connection whose only job is ``<root>/status`` online/offline (evcc's last will)."""
+        """A second connection whose only job is ``<root>/status`` (evcc's last will): ``online`` while the
+        main connection is :meth:`listening`, so a client that sees it can send a ``/set`` at once;
+        ``offline`` while it is not (connecting, subscribing, dropped), and as this connection's will."""
         topic = self.tree.status
         will = aiomqtt.Will(topic, b"offline", qos=1, retain=True)
         while not self._closing:
@@ -497,9 +519,15 @@ class Bus:
                 async with aiomqtt.Client(
                     **self._client_kwargs(self.client_id + "-presence", will, True)
                 ) as client:
-                    await client.publish(topic, b"online", qos=1, retain=True)
+                    said: bytes | None = None
                     try:
-                        await asyncio.Event().wait()
+                        while True:
+                            self._link_changed.clear()
+                            state = b"online" if self.listening() else b"offline"
+                            if state != said:
+                                await client.publish(topic, state, qos=1, retain=True)
+                                said = state
+                            await self._link_changed.wait()
                     except asyncio.CancelledError:
                         with contextlib.suppress(Exception):
                             await client.publish(topic, b"offline", qos=1, retain=True)
@@ -590,6 +618,7 @@ class Bus:
         aiomqtt.Wildcard(pattern)  # refuses a malformed filter here, not in the connect loop
         subscription = Subscription(pattern, handler, qos)
         self._subscriptions.append(subscription)
+        self._link_changed.set()  # not listening until the broker has answered this one too
         client = self._client
         if client is not None:
             task = asyncio.create_task(self._late_subscribe(client, subscription))

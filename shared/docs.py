@@ -188,7 +188,9 @@ def mqtt_reference() -> str:
         "noise anywhere, times RFC 3339 in UTC (`2026-03-29T01:00:00Z`), no value as `null` — keys evcc "
         "always carries are `null` rather than missing. MQTT values that are JSON strings (`plan`, the "
         "solar `timeseries`) use the same writer.\n",
-        "`<root>/status` is `online`/`offline` (last will), `<root>/updated` the unix time of the last "
+        "`<root>/status` is `online` while the optimizer (the owner of the `/set` topics) is connected with "
+        "every subscription acknowledged — a `/set` sent once it reads `online` is heard — and `offline` "
+        "otherwise (also its last will); `<root>/updated` the unix time of the last "
         "change, `<root>/loadpoints` and `<root>/vehicles` the counts.\n",
         "Every key has exactly one writer, its *owner* (recorded in `shared/state.py`; the bus refuses "
         "anyone else, the broker ACL in `mosquitto/acl` too). The gateway owns `site/statistics`: it "

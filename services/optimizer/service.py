@@ -395,19 +395,21 @@ def _handler(log: Any, fn: Callable[[BusMessage], Any]) -> Callable[[BusMessage]
 async def run(config: Config, stop: asyncio.Event) -> None:
     """Run the optimizer until ``stop`` is set."""
     log = get_logger(SERVICE)
-    async with Bus(config.mqtt, SERVICE, root_presence=True) as bus:
-        optimizer = Optimizer(config, bus)
-        topics = bus.topics
-        bus.on(topics.all_meters, _handler(log, optimizer.on_meter))
-        bus.on(topics.all_charger_status, _handler(log, optimizer.on_charger))
-        bus.on(topics.all_tariffs, _handler(log, optimizer.on_tariff))
-        bus.on(topics.all_vehicles, _handler(log, optimizer.on_vehicle))
-        bus.on(topics.all_signals, _handler(log, optimizer.on_signal))
-        if config.dimming.topic:
-            bus.on(config.dimming.topic, optimizer.on_dimming_topic)
-        for pattern in set_topics(bus.tree, SERVICE):
-            bus.on(pattern, optimizer.on_set)
-        bus.serve_requests(optimizer.on_request)
+    bus = Bus(config.mqtt, SERVICE, root_presence=True)
+    optimizer = Optimizer(config, bus)
+    # Every handler before the bus starts: <root>/status says online once all of them are subscribed.
+    topics = bus.topics
+    bus.on(topics.all_meters, _handler(log, optimizer.on_meter))
+    bus.on(topics.all_charger_status, _handler(log, optimizer.on_charger))
+    bus.on(topics.all_tariffs, _handler(log, optimizer.on_tariff))
+    bus.on(topics.all_vehicles, _handler(log, optimizer.on_vehicle))
+    bus.on(topics.all_signals, _handler(log, optimizer.on_signal))
+    if config.dimming.topic:
+        bus.on(config.dimming.topic, optimizer.on_dimming_topic)
+    for pattern in set_topics(bus.tree, SERVICE):
+        bus.on(pattern, optimizer.on_set)
+    bus.serve_requests(optimizer.on_request)
+    async with bus:
         await optimizer.publish_static()
         log.info("optimizer running", loadpoints=len(config.loadpoints), vehicles=len(config.vehicles))
         while not stop.is_set():

@@ -18,6 +18,8 @@ from shared.config import Config, MqttSettings, ThresholdConfig, parse_config
 from shared.messages import ChargerCommand, ChargerStatus, ChargeStatus, MeterReading, MeterUsage
 from shared.state import ChargeMode
 from shared.topics import Topics
+from tests.support.broker import Broker, wait_for
+from tests.support.mqtt_proxy import MqttProxy
 from tests.support.probe import Probe
 
 MODBUS = {"host": "127.0.0.1", "port": 1502}
@@ -363,3 +365,42 @@ async def test_updated_is_a_heartbeat_even_when_nothing_changes(config: Config, 
         first = int(await probe.wait_state("updated", lambda v: v.isdigit()))
         later = await probe.wait_state("updated", lambda v: v.isdigit() and int(v) > first)
         assert int(later) > first
+
+
+async def test_status_online_means_the_set_topics_are_listened_to(
+    config: Config, probe: Probe, broker: Broker
+) -> None:
+    """``<root>/status`` online is the promise that a ``/set`` is heard: it waits for the optimizer's main
+    connection to have its subscriptions acknowledged (here the broker is slow to answer them), and goes
+    offline while that connection is down."""
+    async with MqttProxy(broker) as proxy:
+        proxy.hold_subscribes()
+        behind_proxy = config.model_copy(update={"mqtt": config.mqtt.model_copy(update={"port": proxy.port})})
+        stop = asyncio.Event()
+        task = asyncio.create_task(run(behind_proxy, stop))
+        try:
+            await asyncio.wait_for(proxy.subscribe_held.wait(), 10)
+            presence = lambda: any(c.endswith("-presence") for c in proxy.clients())  # noqa: E731
+            await wait_for(presence)
+            # the presence connection is up while the SUBSCRIBE is held: it says offline, never online
+            assert await probe.wait_state("status", lambda v: v != "") == "offline"
+            proxy.release_subscribes()
+            await probe.wait_state("status", lambda v: v == "online")
+            await probe.set("loadpoints/1/mode", "now")  # at once: nothing retained, nothing repeated
+            await probe.wait_state("loadpoints/1/mode", lambda v: v == "now")
+
+            proxy.hold_subscribes()
+            assert proxy.cut(lambda c: not c.endswith("-presence"))  # the main connection drops
+            await probe.wait_state("status", lambda v: v == "offline")
+            await asyncio.wait_for(proxy.subscribe_held.wait(), 10)  # reconnected, subscribing again
+            assert probe.state("status") == "offline"
+            proxy.release_subscribes()
+            await probe.wait_state("status", lambda v: v == "online")
+            await probe.set("loadpoints/1/mode", "pv")
+            await probe.wait_state("loadpoints/1/mode", lambda v: v == "pv")
+        finally:
+            proxy.release_subscribes()
+            stop.set()
+            await asyncio.wait_for(task, 20)
+    statuses = [p for t, p in probe.history if t == f"{config.mqtt.topic}/status"]
+    assert statuses[:4] == ["offline", "online", "offline", "online"]
